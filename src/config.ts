@@ -1,0 +1,116 @@
+// Every setting porta has, in one plain struct, and every limit in one object
+// (lighttpd keeps its cgi_limits the same way). cli.ts fills these from flags.
+
+import type { ParserKind } from './http/parser';
+
+export interface Limits {
+  /** URL + header names + values (+ trailers) per request; over it → 431. */
+  maxHeaderSize: number;
+  /** Request-target length; longer → 414 (nginx's default buffer is 8 KiB too). */
+  maxUrlLength: number;
+  /** Request body bytes, declared or received; over it → 413. */
+  maxBodySize: number;
+  /** Whole request head must arrive within this (ms); else 408 and close. */
+  headerTimeoutMs: number;
+  /** Longest gap between two body reads (ms); else 408 and close. */
+  bodyTimeoutMs: number;
+  /** An idle persistent connection is closed after this (ms). */
+  keepAliveTimeoutMs: number;
+  /** A response that makes no write progress for this long is abandoned (ms). */
+  sendTimeoutMs: number;
+  /** Requests answered on one connection before it is closed. */
+  maxRequestsPerConnection: number;
+  /** Simultaneous connections; past it new ones are closed at once. */
+  maxConnections: number;
+  /** A CGI program is killed (TERM, then KILL) after this (ms). */
+  cgiTimeoutMs: number;
+  /** Grace between SIGTERM and SIGKILL (ms). */
+  cgiKillGraceMs: number;
+  /** CGI programs running at once. */
+  cgiMaxRunning: number;
+  /** CGI requests waiting for a slot; past it → 503. */
+  cgiMaxQueued: number;
+  /** How long a queued CGI request may wait for a slot (ms) before 503. */
+  cgiQueueTimeoutMs: number;
+  /** A CGI response header block larger than this → 502. */
+  cgiMaxHeaderSize: number;
+  /** Chunked request bodies for CGI are held in memory up to this, then in a temp file. */
+  cgiBodyMemory: number;
+  /** stderr bytes logged per CGI run; the rest is counted and dropped. */
+  cgiMaxStderr: number;
+  /** Local redirects (Location: /path) followed per request (RFC 3875 §6.2.2). */
+  cgiMaxLocalRedirects: number;
+  /** Files up to this size may be kept in memory by the static cache. */
+  staticCacheFileSize: number;
+  /** Total bytes the static cache may hold. */
+  staticCacheBytes: number;
+  /** How long a stat() result is trusted (ms). */
+  statCacheMs: number;
+}
+
+export const defaultLimits: Limits = {
+  maxHeaderSize: 16 * 1024,
+  maxUrlLength: 8 * 1024,
+  maxBodySize: 64 * 1024 * 1024,
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  sendTimeoutMs: 60_000,
+  maxRequestsPerConnection: 10_000,
+  maxConnections: 20_000,
+  cgiTimeoutMs: 30_000,
+  cgiKillGraceMs: 2_000,
+  cgiMaxRunning: 64,
+  cgiMaxQueued: 256,
+  cgiQueueTimeoutMs: 10_000,
+  cgiMaxHeaderSize: 16 * 1024,
+  cgiBodyMemory: 1024 * 1024,
+  cgiMaxStderr: 64 * 1024,
+  cgiMaxLocalRedirects: 5,
+  staticCacheFileSize: 64 * 1024,
+  staticCacheBytes: 32 * 1024 * 1024,
+  statCacheMs: 1_000,
+};
+
+export type CgiStdoutMode = 'socket' | 'pipe';
+
+export interface Settings {
+  root: string;
+  host: string;
+  port: number;
+  parser: ParserKind;
+  quiet: boolean;
+  /** Serve files whose name starts with a dot. Off: they are 404, as if absent. */
+  dotfiles: boolean;
+  /** URL path prefixes whose files run as CGI programs. */
+  cgiDirs: string[];
+  /** File extensions that run as CGI anywhere under the root (Apache's AddHandler). */
+  cgiExtensions: string[];
+  /** Extension → interpreter program. */
+  cgiInterpreters: Record<string, string>;
+  cgiStdout: CgiStdoutMode;
+  /** Names of server environment variables passed on to CGI programs. */
+  cgiPassEnv: string[];
+  limits: Limits;
+}
+
+export const defaultSettings: Settings = {
+  root: 'html',
+  host: '0.0.0.0',
+  port: 8080,
+  parser: 'wasm',
+  quiet: false,
+  dotfiles: false,
+  cgiDirs: ['/cgi-bin', '/htbin'],
+  cgiExtensions: [],
+  cgiInterpreters: {
+    '.py': 'python3',
+    '.pl': 'perl',
+    '.rb': 'ruby',
+    '.php': 'php-cgi',
+    '.sh': 'sh',
+  },
+  cgiStdout: 'socket',
+  cgiPassEnv: ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'SYSTEMROOT', 'LD_LIBRARY_PATH', 'PYTHONPATH', 'PYTHONIOENCODING'],
+  limits: defaultLimits,
+};

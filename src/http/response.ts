@@ -1,0 +1,95 @@
+// What goes on the wire for a response head: status lines, the cached Date,
+// header serialisation and the canned error pages. Pure: no sockets here.
+
+import { STATUS_CODES } from 'node:http';
+import escapeHtml from 'escape-html';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const CRLF = '\r\n';
+export const SERVER_NAME = 'porta';
+export const SERVER_VERSION: string = readOwnVersion();
+export const SERVER_HEADER = `Server: ${SERVER_NAME}/${SERVER_VERSION}\r\n`;
+
+/** A header list as [name, value] pairs, in the order they go out. */
+export type HeaderList = Array<[string, string]>;
+
+export function statusText(status: number): string {
+  return STATUS_CODES[status] ?? 'Unknown';
+}
+
+const statusLines = new Map<number, string>();
+export function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
+// RFC 9110 §6.6.1: one Date per second is exact enough, and formatting it per
+// request shows up in profiles.
+let dateSecond = -1;
+let dateLine = '';
+export function dateHeaderLine(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+  }
+  return dateLine;
+}
+
+/** Field values must not smuggle a line break into the head (RFC 9110 §5.5). */
+export function isSafeFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0x00) return false;
+  }
+  return true;
+}
+
+export function serializeHeaders(headers: HeaderList): string {
+  let out = '';
+  for (const [name, value] of headers) out += `${name}: ${value}\r\n`;
+  return out;
+}
+
+/** A small HTML page for an error status; `detail` is escaped. */
+export function errorPage(status: number, detail: string): string {
+  const title = `${status} ${escapeHtml(statusText(status))}`;
+  const body = detail === '' ? '' : `<p>${escapeHtml(detail)}</p>\n`;
+  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
+    `<body><h1>${title}</h1>\n${body}<hr><address>${SERVER_NAME}/${SERVER_VERSION}</address></body></html>\n`;
+}
+
+/**
+ * A complete error response that ends the connection: the form used for
+ * requests that never reached a handler (RFC 9112 §9.6, Connection: close).
+ */
+export function closingErrorResponse(status: number, detail: string, extra: HeaderList = [], headOnly = false): Buffer {
+  const page = Buffer.from(errorPage(status, detail), 'utf8');
+  const head = statusLine(status) + dateHeaderLine() + SERVER_HEADER +
+    serializeHeaders(extra) +
+    'Content-Type: text/html; charset=utf-8\r\n' +
+    `Content-Length: ${page.length}\r\n` +
+    'Connection: close\r\n\r\n';
+  return headOnly ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), page]);
+}
+
+/** porta's version from its package.json, found upward from this file (src/ or build/src/). */
+function readOwnVersion(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === SERVER_NAME && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not here: look one folder up
+    }
+    dir = dirname(dir);
+  }
+  return '0.0.0';
+}

@@ -1,0 +1,83 @@
+// The listener: accepts sockets, gives each a Connection, sweeps timeouts, and
+// shuts down gracefully. Everything per-request happens in net/connection.ts.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Settings } from './config';
+import { createHandlers } from './dispatch';
+import { Connection, type ConnectionContext } from './net/connection';
+import { Log } from './log';
+
+export interface Porta {
+  readonly server: Server;
+  readonly settings: Settings;
+  readonly connections: ReadonlySet<Connection>;
+  listen(): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+}
+
+export function createPorta(settings: Settings): Porta {
+  const log = new Log(settings.quiet);
+  const handlers = createHandlers(settings);
+  const connections = new Set<Connection>();
+  let draining = false;
+
+  const ctx: ConnectionContext = {
+    settings,
+    dispatch: handlers.dispatch,
+    log,
+    get draining() {
+      return draining;
+    },
+    onClosed(connection) {
+      connections.delete(connection);
+    },
+  };
+
+  const server = createServer({ noDelay: true }, (socket: Socket) => {
+    if (connections.size >= settings.limits.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    connections.add(new Connection(socket, ctx));
+  });
+  server.on('error', (err) => log.error(`listener: ${err.message}`));
+
+  // One timer for all connections: each knows its own deadline, so a state
+  // change costs an assignment instead of a timer re-arm.
+  const limits = settings.limits;
+  const shortest = Math.min(limits.headerTimeoutMs, limits.bodyTimeoutMs, limits.keepAliveTimeoutMs, limits.sendTimeoutMs);
+  const tick = Math.max(20, Math.min(1000, Math.floor(shortest / 4)));
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) connection.checkTimeout(now);
+  }, tick);
+  sweep.unref();
+
+  return {
+    server,
+    settings,
+    connections,
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(settings.port, settings.host, () => {
+          server.off('error', reject);
+          const addr = server.address();
+          if (addr === null || typeof addr === 'string') return reject(new Error('no address'));
+          resolve({ address: addr.address, port: addr.port });
+        });
+      });
+    },
+    close() {
+      draining = true;
+      clearInterval(sweep);
+      return new Promise((resolve) => {
+        server.close(() => {
+          log.flush();
+          resolve();
+        });
+        for (const connection of connections) connection.shutdown();
+      });
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// RFC 9110 §13 (conditional requests) and §14 (range requests) for files:
+// validators, the order preconditions are evaluated in, and byte ranges.
+
+import type { Stats } from 'node:fs';
+import fresh from 'fresh';
+import parseRange from 'range-parser';
+import type { Request } from '../http/request';
+
+/** A strong validator from what stat says (nginx's shape: mtime and size, in hex). */
+export function entityTag(stat: Stats, encoding: string | null): string {
+  const base = `${Math.floor(stat.mtimeMs).toString(16)}-${stat.size.toString(16)}`;
+  return encoding === null ? `"${base}"` : `"${base}-${encoding}"`;
+}
+
+export function httpDate(stat: Stats): string {
+  return new Date(Math.floor(stat.mtimeMs / 1000) * 1000).toUTCString();
+}
+
+export type Precondition = 'proceed' | 'notModified' | 'preconditionFailed';
+
+function tagList(value: string): string[] {
+  return value.split(',').map((t) => t.trim()).filter((t) => t !== '');
+}
+
+function strongMatch(list: string, etag: string): boolean {
+  return tagList(list).some((t) => t === '*' || (!t.startsWith('W/') && t === etag));
+}
+
+/** RFC 9110 §13.2.2: If-Match, then If-Unmodified-Since, then If-None-Match / If-Modified-Since. */
+export function evaluatePreconditions(req: Request, etag: string, lastModified: string, mtimeMs: number): Precondition {
+  const ifMatch = req.headerList('if-match');
+  if (ifMatch !== undefined) {
+    if (!strongMatch(ifMatch, etag)) return 'preconditionFailed';
+  } else {
+    const ius = req.header('if-unmodified-since');
+    if (ius !== undefined) {
+      const since = Date.parse(ius);
+      if (!Number.isNaN(since) && Math.floor(mtimeMs / 1000) * 1000 > since) return 'preconditionFailed';
+    }
+  }
+  const inm = req.headerList('if-none-match');
+  const ims = req.header('if-modified-since');
+  if (inm === undefined && ims === undefined) return 'proceed';
+  const isRead = req.method === 'GET' || req.method === 'HEAD';
+  // `fresh` implements the weak comparison of If-None-Match (incl. "*") and
+  // ignores If-Modified-Since when If-None-Match is present (RFC 9110 §13.1.3).
+  const requestHeaders: Record<string, string> = {};
+  if (inm !== undefined) requestHeaders['if-none-match'] = inm;
+  if (ims !== undefined) requestHeaders['if-modified-since'] = ims;
+  const matches = fresh(requestHeaders, { etag, 'last-modified': lastModified });
+  if (!matches) return 'proceed';
+  return isRead ? 'notModified' : 'preconditionFailed';
+}
+
+export type RangeVerdict =
+  | { kind: 'full' }
+  | { kind: 'partial'; start: number; end: number }   // end inclusive
+  | { kind: 'unsatisfiable' };
+
+/** RFC 9110 §14.2: one range is served as 206; several, or a malformed header, as the full 200. */
+export function evaluateRange(req: Request, size: number, etag: string, lastModified: string): RangeVerdict {
+  const header = req.header('range');
+  if (header === undefined || req.method !== 'GET') return { kind: 'full' };
+  // RFC 9110 §13.1.5: If-Range with a stale validator means "send it all".
+  const ifRange = req.header('if-range');
+  if (ifRange !== undefined) {
+    const value = ifRange.trim();
+    const ok = value.startsWith('"') ? value === etag : value === lastModified;
+    if (!ok) return { kind: 'full' };
+  }
+  const ranges = parseRange(size, header, { combine: true });
+  if (ranges === -1) return { kind: 'unsatisfiable' };
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return { kind: 'full' };
+  const range = ranges[0] as { start: number; end: number };
+  return { kind: 'partial', start: range.start, end: range.end };
+}
+
+/** Content codings a client accepts, from Accept-Encoding (RFC 9110 §12.5.3). */
+export function acceptsEncoding(req: Request, coding: string): boolean {
+  const header = req.headerList('accept-encoding');
+  if (header === undefined) return false;
+  let wildcard = false;
+  for (const part of header.split(',')) {
+    const [nameRaw, ...params] = part.split(';');
+    const name = (nameRaw ?? '').trim().toLowerCase();
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
+      if (m !== null) q = Number(m[1]);
+    }
+    if (name === coding) return q > 0;
+    if (name === '*') wildcard = q > 0;
+  }
+  return wildcard;
+}

@@ -1,0 +1,153 @@
+// Test helpers: a porta on port 0 in this process, and a raw TCP client that
+// writes exact bytes and returns exact bytes. Protocol tests use nothing else.
+
+import { connect, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultLimits, defaultSettings, type Limits, type Settings } from '../../src/config';
+import { createPorta, type Porta } from '../../src/server';
+
+export interface TestServer {
+  porta: Porta;
+  port: number;
+  close(): Promise<void>;
+}
+
+export type SettingsOverride = Partial<Omit<Settings, 'limits'>> & { limits?: Partial<Limits> };
+
+export async function startPorta(override: SettingsOverride = {}): Promise<TestServer> {
+  const { limits, ...rest } = override;
+  const settings: Settings = {
+    ...defaultSettings,
+    host: '127.0.0.1',
+    port: 0,
+    quiet: true,
+    ...rest,
+    limits: { ...defaultLimits, ...limits },
+  };
+  const porta = createPorta(settings);
+  const { port } = await porta.listen();
+  return { porta, port, close: () => porta.close() };
+}
+
+export interface RawOptions {
+  /** Write each piece separately, waiting `gapMs` between them. */
+  gapMs?: number;
+  /** Stop collecting after this long even if the server has not closed. */
+  timeoutMs?: number;
+  /** Stop once this many bytes arrived, or once `until(data)` says so. */
+  until?: (data: Buffer) => boolean;
+}
+
+/** Send `pieces` over a fresh connection; resolve with all bytes received before close/until/timeout. */
+export function rawRequest(port: number, pieces: string | Buffer | Array<string | Buffer>, options: RawOptions = {}): Promise<{ data: Buffer; closed: boolean }> {
+  const list = Array.isArray(pieces) ? pieces : [pieces];
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ data: Buffer.concat(chunks), closed });
+    };
+    const timer = setTimeout(() => finish(false), options.timeoutMs ?? 3000);
+    socket.on('data', (d) => {
+      chunks.push(d);
+      if (options.until?.(Buffer.concat(chunks)) === true) finish(false);
+    });
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', (err) => {
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') finish(true);
+      else if (!done) reject(err);
+    });
+    socket.on('connect', async () => {
+      for (const piece of list) {
+        if (socket.destroyed) return;
+        socket.write(piece);
+        if (options.gapMs !== undefined) await sleep(options.gapMs);
+      }
+    });
+  });
+}
+
+export function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface ParsedResponse {
+  status: number;
+  statusLine: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Split a byte stream into responses (Content-Length, chunked, or to the end).
+ * `headRequests` lists which responses answer HEAD (no body follows them).
+ */
+export function parseResponses(data: Buffer, headRequests: boolean[] = []): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const end = data.indexOf('\r\n\r\n', pos);
+    if (end < 0) throw new Error(`incomplete head at ${pos}: ${JSON.stringify(data.subarray(pos).toString('latin1'))}`);
+    const lines = data.subarray(pos, end).toString('latin1').split('\r\n');
+    const statusLine = lines[0] ?? '';
+    const status = Number(statusLine.split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(':');
+      const name = line.slice(0, i).toLowerCase();
+      const value = line.slice(i + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    pos = end + 4;
+    let body: Buffer = Buffer.alloc(0);
+    const noBody = headRequests[out.length] === true || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (noBody) {
+      // nothing
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const lineEnd = data.indexOf('\r\n', pos);
+        const size = parseInt(data.subarray(pos, lineEnd).toString('latin1'), 16);
+        pos = lineEnd + 2;
+        if (size === 0) {
+          const trailerEnd = data.indexOf('\r\n', pos);
+          pos = trailerEnd + 2;
+          break;
+        }
+        parts.push(data.subarray(pos, pos + size));
+        pos += size + 2;
+      }
+      body = Buffer.concat(parts);
+    } else if (headers['content-length'] !== undefined) {
+      const length = Number(headers['content-length']);
+      body = data.subarray(pos, pos + length);
+      pos += length;
+    } else {
+      body = data.subarray(pos);
+      pos = data.length;
+    }
+    out.push({ status, statusLine, headers, body });
+  }
+  return out;
+}
+
+/** A fresh temporary folder, removed by the returned function. */
+export function tempDir(prefix = 'porta-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
