@@ -1,0 +1,54 @@
+// How a CGI program is started: the contract both launchers keep. The
+// posix_spawn addon (launch-native.ts) starts programs without forking Node's
+// whole address space; child_process (launch-node.ts) is the fallback.
+//
+// Who owns which fd:
+// - spec.stdout.fd (socket mode) is the client socket's fd, lent for the spawn:
+//   the child gets a dup as fd 1; the caller keeps the socket and may only
+//   end()/destroy() it afterwards (the fd is left blocking, shared with the child).
+// - every pipe the launcher makes is owned by the returned LaunchedChild; the
+//   child's ends are closed in the parent right after the spawn.
+
+import type { Readable, Writable } from 'node:stream';
+
+export type StdoutTarget =
+  | { kind: 'pipe' }                 // pipe mode: porta reads the program's output
+  | { kind: 'fd'; fd: number };      // socket mode: the program writes to the client itself
+
+export interface LaunchSpec {
+  /** Absolute path of the file to execute (the interpreter, or the script itself). */
+  program: string;
+  /** argv[1…]; argv[0] is `program`. */
+  args: string[];
+  /** The complete environment, as "NAME=value" strings. Nothing else is inherited. */
+  env: string[];
+  /** Working directory of the child (the script's folder, as Apache does). */
+  cwd: string;
+  stdout: StdoutTarget;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface LaunchedChild {
+  readonly pid: number;
+  /** Write end of the program's stdin. end() it to give the program EOF. */
+  readonly stdin: Writable;
+  /** Read end of the program's stdout; null in fd mode. */
+  readonly stdout: Readable | null;
+  /** Read end of the program's stderr. */
+  readonly stderr: Readable;
+  /** Resolves once the child has been reaped (never rejects). */
+  readonly exited: Promise<ExitStatus>;
+  /** Signal the child's whole process group (it is started as a group leader). */
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface Launcher {
+  readonly kind: 'posix_spawn' | 'child_process';
+  /** Throws (synchronously) if the program cannot be started at all, e.g. ENOENT/EACCES. */
+  launch(spec: LaunchSpec): LaunchedChild;
+}
