@@ -5,7 +5,22 @@
 // Its message-complete callback cannot pause. Only headers-complete can, by
 // returning HPE_PAUSED. So when the sink asks to pause at a message end, we
 // pause after the *next* head instead, keep that head, and hand it over on
-// resume(): the sink sees the same events in the same order as with wasm.
+// resume(): the sink sees the same events in the same order as with wasm
+// (onRequestBegin of the next message may arrive before execute() returns
+// 'paused'; nothing else does).
+//
+// Upgrade/CONNECT. Node's binding reports no error at all while llhttp's
+// `upgrade` field is set (`if (!parser_.upgrade && err != HPE_OK)` in
+// node_http_parser.cc): it returns a byte count instead. llhttp sets that field
+// at each head and clears it only at the next head, so after an Upgrade or
+// CONNECT request every error (in its own chunked body, or in the request line
+// and headers of the next request), every HPE_PAUSED and every EOF error would
+// be invisible, and a short count with nothing parsed used to spin execute()
+// forever. So at an upgrade head we stop llhttp (HPE_PAUSED, hidden but
+// harmless), re-initialise it, and replay a synthetic head with the same
+// framing (Content-Length / Transfer-Encoding, version, keep-alive) but no
+// upgrade: llhttp then parses the body and everything after it exactly as
+// the wasm build does after llhttp_resume_after_upgrade(), with errors visible.
 
 import { HEADER_OVERFLOW } from './types';
 import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
@@ -44,6 +59,21 @@ interface HttpCommon {
 }
 
 const HPE_PAUSED = 21;
+const EMPTY = Buffer.alloc(0);
+
+/** llhttp's method ids (the wasm build's table): Node 20's list stops at PRI (34) and lacks QUERY (46). */
+function llhttpMethodNames(): string[] {
+  try {
+    const { METHODS } = require('undici/lib/llhttp/constants.js') as { METHODS: Record<string, number> };
+    const names: string[] = [];
+    for (const [name, id] of Object.entries(METHODS)) names[id] = name;
+    return names;
+  } catch {
+    return [];
+  }
+}
+
+const METHOD_NAMES = llhttpMethodNames();
 
 function loadBinding(): HttpCommon | null {
   try {
@@ -69,24 +99,32 @@ export class NativeParser implements RequestParser {
   readonly #parser: NativeHTTPParser;
   readonly #sink: ParserSink;
   readonly #methods: string[];
+  readonly #maxHeaderSize: number;
   // Pieces of a head that arrived before headers-complete (long or split heads).
   #url = '';
   #rawHeaders: string[] = [];
   #pauseAtNextHead = false;
   #heldHead: RequestHead | null = null;
+  /** An Upgrade/CONNECT head llhttp stopped at: its framing is still to be replayed (see top). */
+  #upgradeHead: RequestHead | null = null;
+  /** Replaying a synthetic head: its begin/head events are not the sink's business. */
+  #muted = false;
+  /** An error met inside resume(), which cannot return one: reported by the next execute(). */
+  #deferred: ParseError | null = null;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     if (binding === null) throw new Error('native llhttp binding (_http_common) is not available');
     const { HTTPParser, methods } = binding;
     this.#sink = sink;
     this.#methods = methods;
+    this.#maxHeaderSize = options.maxHeaderSize;
     const parser = new HTTPParser();
     // Lenient flags 0: every one reopens a smuggling class (see wasm.ts).
     parser.initialize(HTTPParser.REQUEST, {}, options.maxHeaderSize, 0);
     parser[HTTPParser.kOnMessageBegin] = () => {
       this.#url = '';
       this.#rawHeaders = [];
-      this.#sink.onRequestBegin();
+      if (!this.#muted) this.#sink.onRequestBegin();
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       this.#rawHeaders.push(...headers);
@@ -97,8 +135,9 @@ export class NativeParser implements RequestParser {
       url: string | undefined, _status: unknown, _statusMessage: unknown,
       upgrade: boolean, keepAlive: boolean,
     ): number => {
+      if (this.#muted) return 0;
       const head: RequestHead = {
-        method: this.#methods[method] ?? 'UNKNOWN',
+        method: METHOD_NAMES[method] ?? this.#methods[method] ?? 'UNKNOWN',
         url: url ?? this.#url,
         versionMajor: major,
         versionMinor: minor,
@@ -108,12 +147,14 @@ export class NativeParser implements RequestParser {
       };
       this.#url = '';
       this.#rawHeaders = [];
+      if (upgrade) this.#upgradeHead = head;
       if (this.#pauseAtNextHead) {
         this.#heldHead = head;
         return HPE_PAUSED;
       }
       this.#sink.onRequestHead(head);
-      return 0;
+      // Stop here (Node hides this pause behind `upgrade`: execute() sees a count).
+      return upgrade ? HPE_PAUSED : 0;
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#sink.onRequestBody(chunk);
     parser[HTTPParser.kOnMessageComplete] = () => {
@@ -124,27 +165,50 @@ export class NativeParser implements RequestParser {
   }
 
   execute(chunk: Buffer): ExecStatus {
+    if (this.#deferred !== null) return this.#fail(this.#deferred);
+    // `base`: bytes of `chunk` already parsed by earlier rounds of this loop.
+    let base = 0;
     for (;;) {
-      const ret = this.#parser.execute(chunk);
+      const ret = this.#parser.execute(base === 0 ? chunk : chunk.subarray(base));
       if (typeof ret === 'number') {
-        if (ret >= chunk.length) {
+        const at = base + ret;
+        if (this.#upgradeHead !== null) {
+          // llhttp stopped at an Upgrade/CONNECT head (see top).
+          if (this.#heldHead !== null) {
+            this.offset = at;
+            return 'paused'; // the replay happens in resume(), after the head is handed over
+          }
+          const err = this.#replayUpgrade(at);
+          if (err !== null) return this.#fail(err);
+          base = at;
+          continue;
+        }
+        if (at >= chunk.length) {
           this.offset = chunk.length;
           return 'ok';
         }
-        // A short count without error: Node stopped after an Upgrade/CONNECT
-        // message and already resumed; keep parsing HTTP (RFC 9110 §7.8).
-        chunk = chunk.subarray(ret);
-        continue;
+        // A count short of the chunk with no error and no upgrade head: not a
+        // state this adapter knows. Fail rather than loop.
+        return this.#fail({ code: 'HPE_INTERNAL', reason: 'native llhttp stopped without an error', offset: at });
       }
-      this.offset = ret.bytesParsed ?? 0;
-      if (ret.code === 'HPE_PAUSED') return 'paused';
-      this.error = {
+      const at = base + (ret.bytesParsed ?? 0);
+      if (ret.code === 'HPE_PAUSED') {
+        this.offset = at;
+        return 'paused';
+      }
+      return this.#fail({
         code: ret.code ?? 'HPE_INTERNAL',
         reason: ret.code === HEADER_OVERFLOW ? 'Header overflow' : (ret.reason ?? ret.message),
-        offset: this.offset,
-      };
-      return 'error';
+        offset: at,
+      });
     }
+  }
+
+  #fail(error: ParseError): ExecStatus {
+    this.#deferred = null;
+    this.offset = error.offset;
+    this.error = error;
+    return 'error';
   }
 
   resume(): void {
@@ -154,6 +218,72 @@ export class NativeParser implements RequestParser {
     this.#heldHead = null;
     this.#parser.resume();
     this.#sink.onRequestHead(held);
+    if (this.#upgradeHead !== null) {
+      this.#deferred = this.#replayUpgrade(0);
+      return;
+    }
+    // A body-less message ends without another byte: let llhttp get there now,
+    // as wasm does, or a paused head at the very end of a read would wait for
+    // the next read to end (and a pipelining client would wait forever).
+    const ret = this.#parser.execute(EMPTY);
+    if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') {
+      this.#deferred = {
+        code: ret.code ?? 'HPE_INTERNAL',
+        reason: ret.code === HEADER_OVERFLOW ? 'Header overflow' : (ret.reason ?? ret.message),
+        offset: 0,
+      };
+    }
+  }
+
+  /**
+   * Re-initialise llhttp after an Upgrade/CONNECT head and replay that head's
+   * framing without the upgrade, so that Node reports errors again. A body-less
+   * message ends here (the sink's onRequestEnd runs).
+   */
+  #replayUpgrade(offset: number): ParseError | null {
+    const head = this.#upgradeHead as RequestHead;
+    this.#upgradeHead = null;
+    if (head.method !== 'CONNECT') {
+      // llhttp frames the body from these alone (both together were refused).
+      let framing = '';
+      for (let i = 0; i < head.rawHeaders.length; i += 2) {
+        const name = (head.rawHeaders[i] as string).toLowerCase();
+        if (name === 'transfer-encoding' || name === 'content-length') {
+          framing += `${name}: ${head.rawHeaders[i + 1] as string}\r\n`;
+        }
+      }
+      if (framing !== '') {
+        const err = this.#replay(head, framing);
+        if (err === null) return null;
+        // Transfer-Encoding without a final `chunked`: a plain request is refused
+        // for it, an upgrade request has no body (llhttp__after_headers_complete).
+        if (err !== 'HPE_INVALID_TRANSFER_ENCODING') {
+          return { code: 'HPE_INTERNAL', reason: `upgrade replay failed: ${err}`, offset };
+        }
+      }
+    }
+    const err = this.#replay(head, '');
+    return err === null ? null : { code: 'HPE_INTERNAL', reason: `upgrade replay failed: ${err}`, offset };
+  }
+
+  /** Fresh llhttp, fed a synthetic head. Returns the error code, if any. */
+  #replay(head: RequestHead, framing: string): string | null {
+    const { HTTPParser } = binding as HttpCommon;
+    const parser = this.#parser;
+    parser.initialize(HTTPParser.REQUEST, {}, this.#maxHeaderSize, 0);
+    // llhttp_should_keep_alive() decides what follows the message: keep it.
+    const v11 = head.versionMajor > 0 && head.versionMinor > 0;
+    const connection = v11 === head.keepAlive ? '' : head.keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n';
+    const method = head.method === 'CONNECT' || head.method === 'UNKNOWN' ? 'GET' : head.method;
+    const text = `${method} / HTTP/${head.versionMajor}.${head.versionMinor}\r\n${framing}${connection}\r\n`;
+    this.#muted = true;
+    let ret: number | NativeParseError;
+    try {
+      ret = parser.execute(Buffer.from(text, 'latin1'));
+    } finally {
+      this.#muted = false;
+    }
+    return typeof ret === 'number' ? null : (ret.code ?? 'HPE_INTERNAL');
   }
 
   finish(): ParseError | null {

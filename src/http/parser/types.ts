@@ -54,7 +54,11 @@ export interface RequestParser {
 }
 
 export interface ParserOptions {
-  /** URL + header names + values + trailers, per message (Node's rule). Over it: HPE_HEADER_OVERFLOW → 431. */
+  /**
+   * Node's rule: URL + header field names + values must stay below it (reaching
+   * it is over), counted for the head, then afresh for the trailers. Over it:
+   * HPE_HEADER_OVERFLOW → 431.
+   */
   maxHeaderSize: number;
 }
 

@@ -146,12 +146,16 @@ export class WasmParser implements RequestParser {
 
   execute(chunk: Buffer): ExecStatus {
     const lib = this.#lib;
+    // Bytes of `chunk` parsed by earlier rounds (after an upgrade): offsets
+    // reported to the caller are into the chunk it gave, not into the rest.
+    let done = 0;
+    let rest = chunk;
     for (;;) {
-      const base = load(lib, chunk);
+      const base = load(lib, rest);
       let ret: number;
       current = this;
       try {
-        ret = lib.llhttp_execute(this.#ptr, base, chunk.length);
+        ret = lib.llhttp_execute(this.#ptr, base, rest.length);
       } finally {
         current = null;
       }
@@ -159,7 +163,7 @@ export class WasmParser implements RequestParser {
         this.offset = chunk.length;
         return 'ok';
       }
-      const offset = lib.llhttp_get_error_pos(this.#ptr) - base;
+      const offset = done + lib.llhttp_get_error_pos(this.#ptr) - base;
       if (ret === ERR_PAUSED) {
         this.offset = offset;
         return 'paused';
@@ -167,7 +171,8 @@ export class WasmParser implements RequestParser {
       if (ret === ERR_PAUSED_UPGRADE) {
         // RFC 9110 §7.8: a server may ignore Upgrade; keep parsing HTTP/1.1.
         lib.llhttp_resume_after_upgrade(this.#ptr);
-        chunk = chunk.subarray(offset);
+        done = offset;
+        rest = chunk.subarray(offset);
         continue;
       }
       this.offset = offset;
@@ -218,9 +223,15 @@ export class WasmParser implements RequestParser {
     return 0;
   }
 
+  /**
+   * Node's rule (TrackHeader in node_http_parser.cc), so both builds agree to
+   * the byte: URL, field names and values count; reaching the limit is over
+   * it; the count restarts at headers-complete, so trailers have a limit of
+   * their own.
+   */
   #count(len: number): number {
     this.#headerBytes += len;
-    if (this.#headerBytes > this.#maxHeaderSize) {
+    if (this.#headerBytes >= this.#maxHeaderSize) {
       this.#overflow = true;
       return -1;
     }
@@ -276,6 +287,7 @@ export class WasmParser implements RequestParser {
       upgrade,
     };
     this.#inTrailers = true;
+    this.#headerBytes = 0;
     this.#sink.onRequestHead(head);
     return 0;
   }
