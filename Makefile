@@ -5,6 +5,8 @@ NODE    ?= node
 PORT    ?= 8080
 ROOT    ?= html
 STAMP   := node_modules/.package-lock.json
+# Build the addon against the installed headers when they are there (no download).
+NODEDIR := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all install build native run test typecheck bench bench-peers clean
 
@@ -25,7 +27,7 @@ build: install
 # to child_process.spawn and says so at start-up.
 native: install
 	@if [ -f native/binding.gyp ]; then \
-	  (cd native && npx --no-install node-gyp rebuild >build.log 2>&1) \
+	  npm run --silent native -- $(NODEDIR) >native/build.log 2>&1 \
 	    && echo "native: spawn addon built" \
 	    || echo "native: spawn addon NOT built (see native/build.log); CGI uses child_process.spawn"; \
 	fi

@@ -3,7 +3,7 @@
 // seconds (as in nginx's config), kept in milliseconds inside.
 
 import { parseArgs } from 'node:util';
-import { defaultLimits, defaultSettings, type CgiStdoutMode, type Limits, type Settings } from './config';
+import { defaultLimits, defaultSettings, type CgiSpawnMethod, type CgiStdoutMode, type Limits, type Settings } from './config';
 import { effectiveParserKind, llhttpVersions, type ParserKind } from './http/parser';
 import { SERVER_NAME, SERVER_VERSION } from './http/response';
 import { createPorta } from './server';
@@ -30,6 +30,7 @@ Serve a folder over HTTP/1.1 and run CGI/1.1 programs (RFC 3875).
   --cgi-ext LIST           extensions run as CGI anywhere, e.g. .cgi,.py
   --cgi-interpreter E=P    interpreter for an extension, e.g. .py=/usr/bin/python3; repeatable
   --cgi-stdout socket|pipe the program's stdout is the client socket (default), or a parsed pipe
+  --cgi-spawn METHOD       auto (default), posix_spawn (the addon) or child_process
   --cgi-pass-env NAMES     server variables passed to programs, comma-separated; repeatable
   --cgi-timeout S          seconds a program may run (default: 30)
   --cgi-max N              programs running at once (default: 64)
@@ -72,7 +73,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
       'max-header-size': { type: 'string' }, 'max-url': { type: 'string' }, 'max-body': { type: 'string' },
       'max-connections': { type: 'string' },
       'cgi-dir': { type: 'string', multiple: true }, 'cgi-ext': { type: 'string', multiple: true },
-      'cgi-interpreter': { type: 'string', multiple: true }, 'cgi-stdout': { type: 'string' },
+      'cgi-interpreter': { type: 'string', multiple: true }, 'cgi-stdout': { type: 'string' }, 'cgi-spawn': { type: 'string' },
       'cgi-pass-env': { type: 'string', multiple: true }, 'cgi-timeout': { type: 'string' },
       'cgi-max': { type: 'string' }, 'cgi-queue': { type: 'string' },
       help: { type: 'boolean' }, version: { type: 'boolean' },
@@ -119,6 +120,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : '.' + e)),
     cgiInterpreters: interpreters,
     cgiStdout: oneOf<CgiStdoutMode>('cgi-stdout', values['cgi-stdout'], ['socket', 'pipe'], defaultSettings.cgiStdout),
+    cgiSpawn: oneOf<CgiSpawnMethod>('cgi-spawn', values['cgi-spawn'], ['auto', 'posix_spawn', 'child_process'], defaultSettings.cgiSpawn),
     cgiPassEnv: values['cgi-pass-env'] === undefined ? defaultSettings.cgiPassEnv : split(values['cgi-pass-env']),
     limits,
   };
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
   }
   const parser = effectiveParserKind(settings.parser);
   process.stdout.write(`porta ${SERVER_VERSION}: directory ${settings.root}, address ${where.address}, port ${where.port}` +
-    ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout})\n`);
+    ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout} via ${porta.cgiLauncher})\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);

@@ -11,6 +11,8 @@ export interface Porta {
   readonly server: Server;
   readonly settings: Settings;
   readonly connections: ReadonlySet<Connection>;
+  /** How CGI programs are started: 'posix_spawn' or 'child_process'. */
+  readonly cgiLauncher: string;
   listen(): Promise<{ address: string; port: number }>;
   close(): Promise<void>;
 }
@@ -18,6 +20,7 @@ export interface Porta {
 export function createPorta(settings: Settings): Porta {
   const log = new Log(settings.quiet);
   const handlers = createHandlers(settings);
+  if (handlers.launcherNote !== null) log.error(handlers.launcherNote);
   const connections = new Set<Connection>();
   let draining = false;
 
@@ -57,6 +60,7 @@ export function createPorta(settings: Settings): Porta {
     server,
     settings,
     connections,
+    cgiLauncher: handlers.launcher.kind,
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -316,7 +316,9 @@ export class Connection implements ParserSink, ExchangeHost {
           this.#logExchange(exchange);
           this.#exchange = null;
           this.#close();
+          return;
         }
+        this.socket.resume(); // read the rest of the body, to throw it away
         return;
       case 'responding':
         if (!this.#afterResponse()) this.#readNext();

@@ -92,8 +92,19 @@ export class StaticFiles {
     return false;
   }
 
+  /**
+   * X-Sendfile from a CGI program: serve `fsPath` (a file under the root) with
+   * the program's extra headers, conditional and range handling included.
+   */
+  serveFile(exchange: Exchange, fsPath: string, extraHeaders: HeaderList): void {
+    const found = this.files.lookup(fsPath);
+    if (found.kind === 'missing') return exchange.sendError(404, 'X-Sendfile target not found');
+    if (found.kind !== 'file') return exchange.sendError(403, 'X-Sendfile target is not a file under the root');
+    this.#sendHead(exchange, fsPath, found.stat, extraHeaders);
+  }
+
   /** send_head: validators, preconditions, range, then the body. */
-  #sendHead(exchange: Exchange, fsPath: string, stat: Stats): void {
+  #sendHead(exchange: Exchange, fsPath: string, stat: Stats, extraHeaders: HeaderList = []): void {
     if (!this.#methodAllowed(exchange)) return;
     const req = exchange.request;
     const type = this.#contentType(fsPath);
@@ -123,6 +134,9 @@ export class StaticFiles {
     ];
     if (coding !== null) headers.push(['Content-Encoding', coding]);
     if (vary) headers.push(['Vary', 'Accept-Encoding']);
+    for (const [name, value] of extraHeaders) {
+      if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
+    }
 
     switch (evaluatePreconditions(req, etag, lastModified, bodyStat.mtimeMs)) {
       case 'notModified':

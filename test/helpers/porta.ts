@@ -101,9 +101,11 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
   const out: ParsedResponse[] = [];
   let pos = 0;
   while (pos < data.length) {
-    const end = data.indexOf('\r\n\r\n', pos);
-    if (end < 0) throw new Error(`incomplete head at ${pos}: ${JSON.stringify(data.subarray(pos).toString('latin1'))}`);
-    const lines = data.subarray(pos, end).toString('latin1').split('\r\n');
+    // Heads end at the first empty line. In CGI socket mode the program's own
+    // header lines follow porta's, and a program may end them with LF alone.
+    const head = findHeadEnd(data, pos);
+    if (head === null) throw new Error(`incomplete head at ${pos}: ${JSON.stringify(data.subarray(pos).toString('latin1'))}`);
+    const lines = head.lines;
     const statusLine = lines[0] ?? '';
     const status = Number(statusLine.split(' ')[1]);
     const headers: Record<string, string> = {};
@@ -113,7 +115,7 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
       const value = line.slice(i + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
-    pos = end + 4;
+    pos = head.bodyStart;
     let body: Buffer = Buffer.alloc(0);
     const noBody = headRequests[out.length] === true || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (noBody) {
@@ -144,6 +146,19 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
     out.push({ status, statusLine, headers, body });
   }
   return out;
+}
+
+function findHeadEnd(data: Buffer, from: number): { lines: string[]; bodyStart: number } | null {
+  const lines: string[] = [];
+  let pos = from;
+  for (;;) {
+    const lf = data.indexOf(0x0a, pos);
+    if (lf < 0) return null;
+    const line = data.subarray(pos, lf > pos && data[lf - 1] === 0x0d ? lf - 1 : lf).toString('latin1');
+    pos = lf + 1;
+    if (line === '') return { lines, bodyStart: pos };
+    lines.push(line);
+  }
 }
 
 /** A fresh temporary folder, removed by the returned function. */

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "porta_spawn",
+      "sources": ["porta_spawn.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,277 @@
+// porta_spawn: start a CGI program with posix_spawn(3) instead of libuv's
+// fork+exec, and reap it through a pidfd watched by the event loop.
+//
+// Why: Node's child_process.spawn forks the whole Node process (copying its
+// page tables) and blocks the event loop until exec. glibc's posix_spawn uses
+// clone(CLONE_VM | CLONE_VFORK): no copy, the parent waits only for the exec.
+//
+// Fd ownership:
+// - The three pipes are made here with O_CLOEXEC; the child's ends are closed
+//   before spawn() returns; the parent's ends are returned to JS, which owns them.
+// - stdout_fd >= 0 (socket mode) is the client socket, lent by the caller. The
+//   child gets it as fd 1. Its O_NONBLOCK flag is cleared first: the flag lives
+//   on the shared file description, and a CGI program expects a blocking stdout.
+// - The pidfd is owned by the reaper below and closed once the child is reaped.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "porta_spawn: N-API call failed");  \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+// One watched child: a pidfd poll handle, or a timer when pidfd_open is missing.
+typedef struct reaper {
+  union {
+    uv_poll_t poll;
+    uv_timer_t timer;
+  } handle;
+  int uses_pidfd;
+  int pidfd;
+  pid_t pid;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+} reaper_t;
+
+static void reaper_free(uv_handle_t* handle) {
+  reaper_t* r = (reaper_t*)handle->data;
+  if (r->pidfd >= 0) close(r->pidfd);
+  free(r);
+}
+
+// Reap if the child has exited; report (code, signal) to JS once.
+static void reaper_check(reaper_t* r) {
+  int status = 0;
+  pid_t got;
+  do {
+    got = waitpid(r->pid, &status, WNOHANG);
+  } while (got < 0 && errno == EINTR);
+  if (got == 0) return;  // still running
+
+  if (r->uses_pidfd) uv_poll_stop(&r->handle.poll);
+  else uv_timer_stop(&r->handle.timer);
+
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[2], callback, global, ignored;
+  if (got < 0) {  // ECHILD: someone else reaped it; we cannot know how it ended
+    napi_get_null(env, &argv[0]);
+    napi_get_null(env, &argv[1]);
+  } else if (WIFSIGNALED(status)) {
+    napi_get_null(env, &argv[0]);
+    napi_create_int32(env, WTERMSIG(status), &argv[1]);
+  } else {
+    napi_create_int32(env, WEXITSTATUS(status), &argv[0]);
+    napi_get_null(env, &argv[1]);
+  }
+  napi_get_reference_value(env, r->callback, &callback);
+  napi_get_global(env, &global);
+  napi_make_callback(env, r->context, global, callback, 2, argv, &ignored);
+  napi_delete_reference(env, r->callback);
+  napi_async_destroy(env, r->context);
+  napi_close_handle_scope(env, scope);
+  uv_close((uv_handle_t*)&r->handle, reaper_free);
+}
+
+static void on_pidfd(uv_poll_t* handle, int status, int events) {
+  (void)status;
+  (void)events;
+  reaper_check((reaper_t*)handle->data);
+}
+
+static void on_timer(uv_timer_t* handle) { reaper_check((reaper_t*)handle->data); }
+
+static int get_string(napi_env env, napi_value value, char** out) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return -1;
+  *out = malloc(length + 1);
+  if (*out == NULL) return -1;
+  return napi_get_value_string_utf8(env, value, *out, length + 1, &length) == napi_ok ? 0 : -1;
+}
+
+// A JS string array as a NULL-terminated char* vector (argv, envp).
+static char** get_vector(napi_env env, napi_value array, const char* first) {
+  uint32_t count = 0;
+  if (napi_get_array_length(env, array, &count) != napi_ok) return NULL;
+  uint32_t offset = first != NULL ? 1 : 0;
+  char** vector = calloc(count + offset + 1, sizeof(char*));
+  if (vector == NULL) return NULL;
+  if (first != NULL) vector[0] = strdup(first);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    if (napi_get_element(env, array, i, &item) != napi_ok || get_string(env, item, &vector[i + offset]) != 0) {
+      for (uint32_t j = 0; j <= i + offset; j++) free(vector[j]);
+      free(vector);
+      return NULL;
+    }
+  }
+  return vector;
+}
+
+static void free_vector(char** vector) {
+  if (vector == NULL) return;
+  for (char** p = vector; *p != NULL; p++) free(*p);
+  free(vector);
+}
+
+static napi_value throw_errno(napi_env env, const char* what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_value msg, code, error, name;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_int32(env, err, &code);
+  napi_set_named_property(env, error, "errno", code);
+  const char* symbolic = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == ENOEXEC ? "ENOEXEC" : "ESPAWN";
+  napi_create_string_utf8(env, symbolic, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, error, "code", name);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static void close_pair(int fds[2]) {
+  if (fds[0] >= 0) close(fds[0]);
+  if (fds[1] >= 0) close(fds[1]);
+}
+
+// spawn(program, args[], env[], cwd, stdoutFd, onExit(code, signal))
+//   → [pid, stdinFd, stdoutFd | -1, stderrFd]
+static napi_value Spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value args[6];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdoutFd, onExit)");
+    return NULL;
+  }
+  int32_t socket_fd = -1;
+  CHECK(napi_get_value_int32(env, args[4], &socket_fd));
+
+  char *program = NULL, *cwd = NULL;
+  char **argv = NULL, **envp = NULL;
+  napi_value result = NULL;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  int failed_errno = 0;
+  const char* failed_what = NULL;
+
+  if (get_string(env, args[0], &program) != 0 || get_string(env, args[3], &cwd) != 0 ||
+      (argv = get_vector(env, args[1], program)) == NULL || (envp = get_vector(env, args[2], NULL)) == NULL) {
+    napi_throw_type_error(env, NULL, "porta_spawn: bad arguments");
+    goto done;
+  }
+
+  if (pipe2(in, O_CLOEXEC) != 0 || (socket_fd < 0 && pipe2(out, O_CLOEXEC) != 0) || pipe2(err, O_CLOEXEC) != 0) {
+    failed_errno = errno, failed_what = "pipe2";
+    goto done;
+  }
+  if (socket_fd >= 0) {
+    int flags = fcntl(socket_fd, F_GETFL);
+    if (flags < 0 || fcntl(socket_fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      failed_errno = errno, failed_what = "fcntl";
+      goto done;
+    }
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, socket_fd >= 0 ? socket_fd : out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd);
+
+  // Node ignores SIGPIPE, and ignored signals survive exec: give the program
+  // default dispositions and an empty mask. Its own process group lets a
+  // timeout kill everything it started.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, program, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    failed_errno = rc, failed_what = program;
+    goto done;
+  }
+
+  // The child holds its ends now.
+  close(in[0]), in[0] = -1;
+  if (out[1] >= 0) close(out[1]), out[1] = -1;
+  close(err[1]), err[1] = -1;
+
+  reaper_t* r = calloc(1, sizeof *r);
+  r->pid = pid;
+  r->env = env;
+  r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  uv_loop_t* loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  napi_create_reference(env, args[5], 1, &r->callback);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "porta:cgi-exit", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &r->context);
+  if (r->pidfd >= 0) {
+    r->uses_pidfd = 1;
+    uv_poll_init(loop, &r->handle.poll, r->pidfd);
+    r->handle.poll.data = r;
+    uv_poll_start(&r->handle.poll, UV_READABLE, on_pidfd);
+  } else {
+    // Kernels before 5.3 have no pidfd: poll waitpid instead.
+    uv_timer_init(loop, &r->handle.timer);
+    r->handle.timer.data = r;
+    uv_timer_start(&r->handle.timer, on_timer, 10, 10);
+  }
+
+  napi_value pid_value, fd_value;
+  CHECK(napi_create_array_with_length(env, 4, &result));
+  napi_create_int32(env, pid, &pid_value);
+  napi_set_element(env, result, 0, pid_value);
+  napi_create_int32(env, in[1], &fd_value);
+  napi_set_element(env, result, 1, fd_value);
+  napi_create_int32(env, out[0], &fd_value);
+  napi_set_element(env, result, 2, fd_value);
+  napi_create_int32(env, err[0], &fd_value);
+  napi_set_element(env, result, 3, fd_value);
+  in[1] = out[0] = err[0] = -1;  // JS owns them now
+
+done:
+  close_pair(in);
+  close_pair(out);
+  close_pair(err);
+  free(program);
+  free(cwd);
+  free_vector(argv);
+  free_vector(envp);
+  if (failed_what != NULL) return throw_errno(env, failed_what, failed_errno);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
+  napi_set_named_property(env, exports, "spawn", fn);
+  return exports;
+}

@@ -1,0 +1,64 @@
+// The fast launcher: posix_spawn through the small addon in native/. The event
+// loop waits only for the exec itself (glibc's posix_spawn is clone+vfork),
+// and each child is reaped through a pidfd the loop watches.
+
+import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
+import { killGroup } from './launch-node';
+
+type OnExit = (code: number | null, signal: number | null) => void;
+
+interface SpawnAddon {
+  /** Returns [pid, stdinFd, stdoutFd or -1, stderrFd]; throws with .code (ENOENT, EACCES, …). */
+  spawn(program: string, args: string[], env: string[], cwd: string, stdoutFd: number, onExit: OnExit): [number, number, number, number];
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
+);
+
+// build/src/cgi/launch-native.js → <package>/native/build/Release/porta_spawn.node
+const addonPath = join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'porta_spawn.node');
+
+function pipeEnd(fd: number, direction: 'read' | 'write'): Socket {
+  return new Socket({ fd, readable: direction === 'read', writable: direction === 'write' });
+}
+
+function nativeLauncher(addon: SpawnAddon): Launcher {
+  return {
+    kind: 'posix_spawn',
+    launch(spec: LaunchSpec): LaunchedChild {
+      let resolveExit: (status: ExitStatus) => void = () => undefined;
+      const exited = new Promise<ExitStatus>((resolve) => {
+        resolveExit = resolve;
+      });
+      const socketFd = spec.stdout.kind === 'fd' ? spec.stdout.fd : -1;
+      const [pid, stdinFd, stdoutFd, stderrFd] = addon.spawn(spec.program, spec.args, spec.env, spec.cwd, socketFd, (code, signal) =>
+        resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }),
+      );
+      return {
+        pid,
+        stdin: pipeEnd(stdinFd, 'write'),
+        stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
+        stderr: pipeEnd(stderrFd, 'read'),
+        exited,
+        kill: (signal) => killGroup(pid, signal),
+      };
+    },
+  };
+}
+
+export type NativeLoad = { launcher: Launcher; reason: null } | { launcher: null; reason: string };
+
+export function loadNativeLauncher(): NativeLoad {
+  if (process.platform !== 'linux') return { launcher: null, reason: 'not Linux' };
+  try {
+    const addon = createRequire(__filename)(addonPath) as SpawnAddon;
+    return { launcher: nativeLauncher(addon), reason: null };
+  } catch (err) {
+    return { launcher: null, reason: (err as Error).message.split('\n')[0] ?? 'load failed' };
+  }
+}

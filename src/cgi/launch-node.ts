@@ -1,0 +1,63 @@
+// The fallback launcher: Node's child_process.spawn. It works everywhere Node
+// does, but libuv forks the whole Node process and the event loop waits until
+// the child has exec'd (≈ 7.5 ms a spawn on the reference machine), which is
+// why launch-native.ts exists.
+
+import { spawn } from 'node:child_process';
+import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
+
+function environmentRecord(env: string[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const entry of env) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) record[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return record;
+}
+
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the whole group is already gone.
+  }
+}
+
+export const childProcessLauncher: Launcher = {
+  kind: 'child_process',
+  launch(spec: LaunchSpec): LaunchedChild {
+    const child = spawn(spec.program, spec.args, {
+      cwd: spec.cwd,
+      env: environmentRecord(spec.env),
+      // The child leads its own process group, so a timeout can kill
+      // everything it started (RFC 3875 says nothing; lighttpd does the same).
+      detached: true,
+      stdio: ['pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    let failure: Error | null = null;
+    child.once('error', (err) => {
+      failure = err;
+    });
+    const pid = child.pid;
+    const { stdin, stderr } = child;
+    if (pid === undefined || stdin === null || stderr === null) {
+      // ENOENT/EACCES: libuv reports them before any pid exists.
+      child.stdin?.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      throw new Error(`spawn failed${failure === null ? '' : `: ${(failure as Error).message}`}`);
+    }
+    const exited = new Promise<ExitStatus>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    return {
+      pid,
+      stdin,
+      stdout: spec.stdout.kind === 'pipe' ? child.stdout : null,
+      stderr,
+      exited,
+      kill: (signal) => killGroup(pid, signal),
+    };
+  },
+};

@@ -1,0 +1,321 @@
+// CGI over raw sockets, in both stdout modes: what the program is told (env,
+// argv, stdin) and what the client gets back. Scripts live in
+// test/fixtures/cgi-bin and are copied (modes kept) into a temporary root.
+
+import t, { type Test } from 'tap';
+import { cpSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CgiStdoutMode } from '../../src/config';
+import { parseResponses, rawRequest, sleep, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
+
+const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
+
+async function cgiServer(t: Test, mode: CgiStdoutMode, limits: Record<string, number> = {}): Promise<{ server: TestServer; root: string }> {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
+  writeFileSync(join(dir, 'target.txt'), 'the target file\n');
+  mkdirSync(join(dir, 'files'));
+  const server = await startPorta({ root: dir, cgiStdout: mode, limits });
+  t.teardown(() => server.close());
+  return { server, root: dir };
+}
+
+async function get(port: number, target: string, extra = '', method = 'GET'): Promise<ParsedResponse> {
+  const { data } = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: test.local:8080\r\n${extra}Connection: close\r\n\r\n`, { timeoutMs: 10_000 });
+  const [response] = parseResponses(data, [method === 'HEAD']);
+  if (response === undefined) throw new Error(`no response to ${target}`);
+  return response;
+}
+
+function envOf(body: Buffer): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of body.toString('utf8').split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return env;
+}
+
+for (const mode of ['socket', 'pipe'] as const) {
+  t.test(`${mode} mode`, async (t) => {
+    const { server, root } = await cgiServer(t, mode, { cgiTimeoutMs: 1500, cgiKillGraceMs: 300 });
+    const port = server.port;
+
+    t.test('the environment has every RFC 3875 meta-variable', async (t) => {
+      const r = await get(port, '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2',
+        'X-Custom: one\r\nX-Custom: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nProxy: http://evil:1\r\nCookie: a=1\r\nCookie: b=2\r\n');
+      t.equal(r.status, 200);
+      const env = envOf(r.body);
+      t.equal(env.get('GATEWAY_INTERFACE'), 'CGI/1.1');
+      t.equal(env.get('REQUEST_METHOD'), 'GET');
+      t.equal(env.get('SCRIPT_NAME'), '/cgi-bin/env.sh');
+      t.equal(env.get('PATH_INFO'), '/extra/p ath');
+      t.ok(env.get('PATH_TRANSLATED')?.endsWith('/extra/p ath'));
+      t.equal(env.get('QUERY_STRING'), 'a=1&b=2');
+      t.equal(env.get('REQUEST_URI'), '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2');
+      t.equal(env.get('SERVER_NAME'), 'test.local');
+      t.equal(env.get('SERVER_PORT'), String(port));
+      t.equal(env.get('SERVER_PROTOCOL'), 'HTTP/1.1');
+      t.match(env.get('SERVER_SOFTWARE') ?? '', /^porta\//);
+      t.equal(env.get('REMOTE_ADDR'), '127.0.0.1');
+      t.match(env.get('REMOTE_PORT') ?? '', /^\d+$/);
+      t.equal(env.get('REMOTE_HOST'), '127.0.0.1');
+      t.equal(env.get('AUTH_TYPE'), 'Basic');
+      t.equal(env.get('REMOTE_USER'), 'user');
+      t.ok(env.get('SCRIPT_FILENAME')?.endsWith('/cgi-bin/env.sh'));
+      t.ok(env.get('DOCUMENT_ROOT'));
+      t.equal(env.get('HTTP_X_CUSTOM'), 'one, two', 'repeated headers are joined');
+      t.equal(env.get('HTTP_COOKIE'), 'a=1; b=2', 'cookies are joined with ;');
+      t.equal(env.get('HTTP_HOST'), 'test.local:8080');
+      t.notOk(env.has('HTTP_AUTHORIZATION'), 'credentials are not passed');
+      t.notOk(env.has('HTTP_PROXY'), 'httpoxy: Proxy never becomes HTTP_PROXY');
+      t.notOk(env.has('CONTENT_LENGTH'), 'no body, no CONTENT_LENGTH');
+      t.notOk(env.has('HOME'), 'the server environment does not leak');
+    });
+
+    t.test('headers that collide after mapping are dropped, not merged', async (t) => {
+      const r = await get(port, '/cgi-bin/env.sh', 'X-A-B: dash\r\nX_A_B: underscore\r\n');
+      const env = envOf(r.body);
+      t.notOk(env.has('HTTP_X_A_B'));
+    });
+
+    t.test('an indexed query becomes argv words', async (t) => {
+      const r = await get(port, '/cgi-bin/env.sh?hello+w%C3%B6rld+a%2Bb');
+      const args = r.body.toString('utf8').split('\n').filter((l) => l.startsWith('ARG='));
+      t.same(args, ['ARG=hello', 'ARG=wörld', 'ARG=a+b']);
+    });
+
+    t.test('nested folders and PATH_INFO', async (t) => {
+      const r = await get(port, '/cgi-bin/nested/deeper/deep.sh/x/y');
+      t.equal(r.status, 200);
+      t.match(r.body.toString(), /SCRIPT_NAME=\/cgi-bin\/nested\/deeper\/deep.sh\nPATH_INFO=\/x\/y\n/);
+    });
+
+    t.test('missing script → 404, a folder → 403, not executable → 403', async (t) => {
+      t.equal((await get(port, '/cgi-bin/nope.sh')).status, 404);
+      t.equal((await get(port, '/cgi-bin/nested/')).status, 403);
+      t.equal((await get(port, '/cgi-bin/notexec.cgi')).status, 403);
+    });
+
+    t.test('no encoded trick shows a script source or runs a file outside', async (t) => {
+      for (const target of ['/cgi-bin%2fenv.sh', '/files/../cgi-bin/env.sh', '/cgi-bin/./env.sh', '/cgi-bin/%2e%2e/target.txt']) {
+        const r = await get(port, target);
+        t.notMatch(r.body.toString(), /printf 'Content-Type/, `${target} does not show the source`);
+      }
+      const outside = await get(port, '/cgi-bin/%2e%2e/%2e%2e/etc/passwd');
+      t.not(outside.status, 200);
+    });
+
+    t.test('POST binary body reaches stdin with CONTENT_LENGTH', async (t) => {
+      const body = Buffer.alloc(256);
+      for (let i = 0; i < 256; i++) body[i] = i;
+      const { data } = await rawRequest(port, [
+        `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 256\r\nConnection: close\r\n\r\n`, body,
+      ], { timeoutMs: 10_000 });
+      const [r] = parseResponses(data);
+      t.equal(r?.status, 200);
+      t.equal(r?.headers['x-content-length'], '256');
+      t.same(r?.body, body);
+    });
+
+    t.test('a chunked body is de-chunked and CONTENT_LENGTH given', async (t) => {
+      const { data } = await rawRequest(port,
+        'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+        { timeoutMs: 10_000 });
+      const [r] = parseResponses(data);
+      t.equal(r?.headers['x-content-length'], '11');
+      t.equal(r?.body.toString(), 'hello world');
+    });
+
+    t.test('a 2 MiB body arrives whole', async (t) => {
+      const body = Buffer.alloc(2 * 1024 * 1024, 'x');
+      body.write('start', 0);
+      body.write('end', body.length - 3);
+      const { data } = await rawRequest(port, [
+        `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body,
+      ], { timeoutMs: 20_000 });
+      const [r] = parseResponses(data);
+      t.equal(r?.headers['x-received'], String(body.length));
+      t.ok(r?.body.equals(body));
+    });
+
+    t.test('5 MiB of output arrives whole', async (t) => {
+      const r = await get(port, '/cgi-bin/big.sh');
+      t.equal(r.status, 200);
+      t.equal(r.body.length, 5 * 1024 * 1024);
+      t.equal(r.body.indexOf('b'), -1);
+    });
+
+    t.test('a script that never reads its stdin does not hang the connection', async (t) => {
+      const body = Buffer.alloc(300 * 1024, 'z');
+      const { data } = await rawRequest(port, [
+        `POST /cgi-bin/noread.sh HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body,
+      ], { timeoutMs: 10_000 });
+      t.match(data.toString(), /ignored your body/);
+    });
+
+    t.test('NPH: the program writes the whole response', async (t) => {
+      const { data } = await rawRequest(port, 'GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 10_000 });
+      t.match(data.toString('latin1'), /^HTTP\/1\.1 299 Custom\r\nContent-Type: text\/plain\r\nX-NPH: 1\r\n\r\nnph body\n$/);
+    });
+
+    t.test('HEAD runs the program but sends no body', async (t) => {
+      const { data } = await rawRequest(port, 'HEAD /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+      const text = data.toString('latin1');
+      t.match(text, /^HTTP\/1\.1 418 /);
+      t.notMatch(text, /short and stout/);
+    });
+
+    t.test('stderr goes to the log and a non-zero exit after a full response stands', async (t) => {
+      const r = await get(port, '/cgi-bin/stderr.sh');
+      t.equal(r.status, 200);
+      t.match(r.body.toString(), /ok/);
+    });
+
+    t.test('a program past its timeout is killed (whole group), 504 where possible', async (t) => {
+      const pidFile = join(root, `pid-${mode}`);
+      const started = Date.now();
+      const { data, closed } = await rawRequest(port, `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 });
+      const took = Date.now() - started;
+      t.ok(took < 8000, `answered in ${took} ms, not after the script's 30 s`);
+      t.ok(closed, 'the connection is closed');
+      if (mode === 'pipe') t.equal(parseResponses(data)[0]?.status, 504);
+      // Socket mode: our status line was sent before the program started, so
+      // all porta can do is close; the head is left unfinished.
+      else t.equal(data.toString('latin1').split('\r\n')[0], 'HTTP/1.1 200 OK');
+      t.ok(existsSync(pidFile));
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      await sleep(800);
+      t.throws(() => process.kill(pid, 0), 'the program is gone');
+    });
+
+    t.test('a client that disconnects gets its program killed', async (t) => {
+      const pidFile = join(root, `gone-${mode}`);
+      await rawRequest(port, `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 400 });
+      await sleep(2500);
+      t.ok(existsSync(pidFile));
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      t.throws(() => process.kill(pid, 0), 'killed by disconnect or, at the latest, its timeout');
+    });
+
+    t.test('every program is reaped: no zombies after many requests', async (t) => {
+      const pids: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const r = await get(port, '/cgi-bin/pid.sh');
+        pids.push(Number(r.body.toString().trim()));
+      }
+      await sleep(200);
+      const zombies = pids.filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true;
+        } catch {
+          return false;
+        }
+      });
+      t.same(zombies, []);
+    });
+  });
+}
+
+t.test('pipe mode: parsed responses', async (t) => {
+  const { server } = await cgiServer(t, 'pipe');
+  const port = server.port;
+
+  t.test('Status chooses the status; headers pass; keep-alive with chunked framing', async (t) => {
+    const { data } = await rawRequest(port,
+      'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /cgi-bin/crlf.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { timeoutMs: 10_000 });
+    const [a, b] = parseResponses(data);
+    t.equal(a?.status, 418);
+    t.equal(a?.headers['x-script'], 'yes');
+    t.equal(a?.headers['transfer-encoding'], 'chunked');
+    t.equal(a?.body.toString(), 'short and stout\n');
+    t.equal(b?.status, 200);
+    t.equal(b?.headers['x-line'], 'crlf');
+  });
+
+  t.test('HTTP/1.0 gets a close-delimited body', async (t) => {
+    const { data, closed } = await rawRequest(port, 'GET /cgi-bin/status.sh HTTP/1.0\r\n\r\n', { timeoutMs: 10_000 });
+    const [r] = parseResponses(data);
+    t.equal(r?.status, 418);
+    t.notOk(r?.headers['transfer-encoding']);
+    t.equal(r?.body.toString(), 'short and stout\n');
+    t.ok(closed);
+  });
+
+  t.test('204 sends no body', async (t) => {
+    const { data } = await rawRequest(port, 'GET /cgi-bin/nocontent.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+    t.match(data.toString(), /^HTTP\/1\.1 204 /);
+    t.notMatch(data.toString(), /must not be sent/);
+  });
+
+  t.test('local redirect is served internally', async (t) => {
+    const r = await get(port, '/cgi-bin/local-redirect.sh');
+    t.equal(r.status, 200);
+    t.equal(r.body.toString(), 'the target file\n');
+  });
+
+  t.test('a local redirect loop ends in 500', async (t) => {
+    t.equal((await get(port, '/cgi-bin/redirect-loop.sh')).status, 500);
+  });
+
+  t.test('client redirect → 302 with Location', async (t) => {
+    const r = await get(port, '/cgi-bin/client-redirect.sh');
+    t.equal(r.status, 302);
+    t.equal(r.headers['location'], 'http://example.org/elsewhere');
+  });
+
+  t.test('client redirect with document keeps status and body', async (t) => {
+    const r = await get(port, '/cgi-bin/client-redirect-doc.sh');
+    t.equal(r.status, 301);
+    t.match(r.body.toString(), /moved/);
+  });
+
+  t.test('X-Sendfile streams the named file with range support', async (t) => {
+    const r = await get(port, '/cgi-bin/sendfile.sh', 'Range: bytes=4-9\r\n');
+    t.equal(r.status, 206);
+    t.equal(r.body.toString(), 'target');
+    t.equal(r.headers['x-from-script'], '1');
+    const outside = await get(port, '/cgi-bin/sendfile-outside.sh');
+    t.equal(outside.status, 403);
+  });
+
+  t.test('malformed output → 502', async (t) => {
+    for (const script of ['noseparator.sh', 'nooutput.sh', 'noctype.sh', 'malformed.sh']) {
+      t.equal((await get(port, `/cgi-bin/${script}`)).status, 502, script);
+    }
+  });
+
+  t.test('every method reaches the program', async (t) => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const r = await get(port, '/cgi-bin/env.sh', 'Content-Length: 0\r\n', method);
+      t.equal(envOf(r.body).get('REQUEST_METHOD'), method);
+    }
+  });
+});
+
+t.test('socket mode: the socket is the program stdout', async (t) => {
+  const { server } = await cgiServer(t, 'socket');
+  const { data, closed } = await rawRequest(server.port,
+    'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 10_000 });
+  const text = data.toString('latin1');
+  t.match(text, /^HTTP\/1\.1 200 OK\r\nDate: .*\r\nServer: porta\/.*\r\nConnection: close\r\nStatus: 418 I am a teapot\nContent-Type: text\/plain\nX-Script: yes\n\nshort and stout\n$/s,
+    'porta writes the status line, the program the rest');
+  t.equal(text.split('HTTP/1.1').length - 1, 1, 'the pipelined request behind it is not answered');
+  t.ok(closed, 'the connection closes');
+});
+
+t.test('--cgi-max: beyond the running limit and the queue, 503 with Retry-After', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
+  const server = await startPorta({ root: dir, cgiStdout: 'pipe', limits: { cgiMaxRunning: 1, cgiMaxQueued: 0, cgiTimeoutMs: 1500, cgiKillGraceMs: 200 } });
+  t.teardown(() => server.close());
+  const slow = rawRequest(server.port, `GET /cgi-bin/sleep.sh?${join(dir, 'p')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+  await sleep(300);
+  const r = await get(server.port, '/cgi-bin/pid.sh');
+  t.equal(r.status, 503);
+  t.ok(r.headers['retry-after']);
+  await slow;
+});
