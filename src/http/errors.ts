@@ -38,23 +38,34 @@ export const ERROR_STATUS: Record<RequestErrorName, number> = {
   expectationFailed: 417,
 };
 
-/** Map an llhttp error code (and its reason, where one code covers two cases) to a name. */
-export function parseErrorName(code: string, reason: string): RequestErrorName {
+const TOKEN_THEN_SPACE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]*(?: |$)/;
+
+/**
+ * Map an llhttp error code to a name. `following` is the input from where
+ * llhttp stopped: one code covers cases RFC 9110 answers differently.
+ */
+export function parseErrorName(code: string, reason: string, following = ''): RequestErrorName {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return 'headerTooLarge';
     case 'HPE_URI_TOO_LONG':
       return 'uriTooLong';
+    case 'HPE_PAUSED_H2_UPGRADE':
+      return 'badVersion'; // "PRI * HTTP/2.0": an HTTP/2 preface on an HTTP/1.1 port
     case 'HPE_INVALID_VERSION':
-      return 'badVersion';
+      // Only a well-formed version we do not speak is a 505 (RFC 9110 §15.6.6);
+      // "Expected CRLF after version" (LF-only lines) or "Expected dot" is
+      // a malformed request line.
+      return /invalid (http|major|minor) version|HTTP\/0\.9/i.test(reason) ? 'badVersion' : 'badRequest';
     case 'HPE_INVALID_TRANSFER_ENCODING':
       // llhttp uses this code for TE beside Content-Length too: that one is a
       // smuggling attempt, not a coding we lack (RFC 9112 §6.1).
       return /content-length/i.test(reason) ? 'badRequest' : 'unknownCoding';
     case 'HPE_INVALID_METHOD':
-      // "Invalid method encountered" is a token llhttp does not know; other
-      // reasons ("Expected space after method") are malformed request lines.
-      return /invalid method encountered/i.test(reason) ? 'unknownMethod' : 'badRequest';
+      // A method is a token (RFC 9110 §9.1): a well-formed one llhttp does not
+      // know is 501; anything else ("G@T", "Expected space after method") is
+      // a malformed request line.
+      return /invalid method encountered/i.test(reason) && TOKEN_THEN_SPACE.test(following) ? 'unknownMethod' : 'badRequest';
     default:
       return 'badRequest';
   }

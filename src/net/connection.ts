@@ -51,7 +51,7 @@ export class Connection implements ParserSink, ExchangeHost {
   /** Bytes after the paused message boundary, not yet parsed. */
   #tail: Buffer | null = null;
   /** A parse error met while a response was in flight (native parser reads ahead). */
-  #deferredError: ParseError | null = null;
+  #deferredError: (ParseError & { following: string }) | null = null;
   /** The next request began while this one was answered (native parser). */
   #nextBegun = false;
   #requests = 0;
@@ -158,6 +158,9 @@ export class Connection implements ParserSink, ExchangeHost {
     switch (status) {
       case 'ok':
         this.#tail = null;
+        if (this.#parser.awaitingHttp09Head && this.state === 'readingHead') {
+          this.#fail({ name: 'badVersion', detail: 'HTTP/0.9 request line (no version)' });
+        }
         return;
       case 'paused': {
         const rest = chunk.subarray(this.#parser.offset);
@@ -165,9 +168,12 @@ export class Connection implements ParserSink, ExchangeHost {
         if (this.state === 'responding' || this.state === 'draining') this.socket.pause();
         return;
       }
-      case 'error':
-        this.#onParseError(this.#parser.error as ParseError);
+      case 'error': {
+        const error = this.#parser.error as ParseError;
+        const following = chunk.toString('latin1', error.offset, Math.min(chunk.length, error.offset + 64));
+        this.#onParseError({ ...error, following });
         return;
+      }
     }
   }
 
@@ -280,13 +286,13 @@ export class Connection implements ParserSink, ExchangeHost {
     return true;
   }
 
-  #onParseError(error: ParseError): void {
+  #onParseError(error: ParseError & { following: string }): void {
     if (this.state === 'responding' || this.state === 'draining') {
       this.#deferredError = error; // answered once the current response is out
       return;
     }
     if (this.state === 'closing' || this.state === 'closed' || this.state === 'handedOff') return;
-    const name = parseErrorName(error.code, error.reason);
+    const name = parseErrorName(error.code, error.reason, error.following);
     this.#fail({ name, detail: `${error.code}: ${error.reason}` });
   }
 

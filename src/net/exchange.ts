@@ -110,7 +110,8 @@ export class ConnectionExchange implements Exchange {
   write(chunk: Buffer): boolean {
     if (this.phase !== 'sending') return false;
     const socket = this.#host.socket;
-    if (this.headOnly || chunk.length === 0) return !socket.writableNeedDrain;
+    // HEAD, 204 and 304 have no body (RFC 9110 §9.3.2, §15.3.5, §15.4.5): drop it.
+    if (this.headOnly || this.#framing.kind === 'none' || chunk.length === 0) return !socket.writableNeedDrain;
     this.bytesSent += chunk.length;
     const head = this.#pendingHead;
     this.#pendingHead = null;

@@ -164,6 +164,9 @@ export class NativeParser implements RequestParser {
     this.#parser = parser;
   }
 
+  /** Node's binding does not show the request line before headers-complete. */
+  readonly awaitingHttp09Head = false;
+
   execute(chunk: Buffer): ExecStatus {
     if (this.#deferred !== null) return this.#fail(this.#deferred);
     // `base`: bytes of `chunk` already parsed by earlier rounds of this loop.

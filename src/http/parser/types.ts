@@ -46,6 +46,12 @@ export interface RequestParser {
   readonly offset: number;
   readonly error: ParseError | null;
   execute(chunk: Buffer): ExecStatus;
+  /**
+   * A request line without a version (HTTP/0.9) has been read and llhttp waits
+   * for its headers. Only the WASM build can tell (it sees the byte after the
+   * URL); the native one always says false and leaves it to the head timeout.
+   */
+  readonly awaitingHttp09Head: boolean;
   /** Leave the paused state; the caller then feeds the unparsed tail again. */
   resume(): void;
   /** The peer closed: is the message in progress incomplete? */

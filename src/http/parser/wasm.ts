@@ -72,7 +72,12 @@ function instantiate(): LlhttpExports {
   const instance = new WebAssembly.Instance(mod, {
     env: {
       wasm_on_message_begin: () => (current as WasmParser).onMessageBegin(),
-      wasm_on_url: span((p, b) => p.onUrl(b)),
+      wasm_on_url: (_p: number, at: number, len: number): number => {
+        const chunk = loadedChunk as Buffer;
+        const start = at - loadedPtr;
+        // The byte after the span is llhttp's delimiter: SP before a version, CR/LF for HTTP/0.9.
+        return (current as WasmParser).onUrl(chunk.subarray(start, start + len), chunk[start + len]);
+      },
       wasm_on_status: () => 0,
       wasm_on_header_field: span((p, b) => p.onHeaderField(b)),
       wasm_on_header_value: span((p, b) => p.onHeaderValue(b)),
@@ -133,6 +138,9 @@ export class WasmParser implements RequestParser {
   #headerBytes = 0;
   #inTrailers = false;
   #overflow = false;
+  /** Between message-begin and headers-complete. */
+  #awaitingHead = false;
+  #http09 = false;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     llhttp ??= instantiate();
@@ -181,6 +189,15 @@ export class WasmParser implements RequestParser {
     }
   }
 
+  /**
+   * The current request line ended right after its URL (HTTP/0.9) and llhttp
+   * now waits for headers such a client never sends. Not part of the event
+   * log: the connection uses it to answer at once instead of at the head timeout.
+   */
+  get awaitingHttp09Head(): boolean {
+    return this.#awaitingHead && this.#http09;
+  }
+
   resume(): void {
     this.#lib.llhttp_resume(this.#ptr);
   }
@@ -219,6 +236,8 @@ export class WasmParser implements RequestParser {
     this.#lastPart = 'none';
     this.#headerBytes = 0;
     this.#inTrailers = false;
+    this.#awaitingHead = true;
+    this.#http09 = false;
     this.#sink.onRequestBegin();
     return 0;
   }
@@ -238,8 +257,9 @@ export class WasmParser implements RequestParser {
     return 0;
   }
 
-  onUrl(b: Buffer): number {
+  onUrl(b: Buffer, delimiter: number | undefined): number {
     this.#url += b.latin1Slice(0, b.length);
+    if (delimiter === 0x0d || delimiter === 0x0a) this.#http09 = true;
     return this.#count(b.length);
   }
 
@@ -287,6 +307,7 @@ export class WasmParser implements RequestParser {
       upgrade,
     };
     this.#inTrailers = true;
+    this.#awaitingHead = false;
     this.#headerBytes = 0;
     this.#sink.onRequestHead(head);
     return 0;
