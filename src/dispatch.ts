@@ -12,6 +12,9 @@ import { RedirectedExchange } from './http/redirect';
 import type { Dispatch } from './net/connection';
 import { StaticFiles } from './static/serve';
 
+/** What some resource here accepts: static files take GET/HEAD/OPTIONS, CGI programs any method. */
+const SERVER_METHODS = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS';
+
 export interface Handlers {
   staticFiles: StaticFiles;
   cgi: CgiHost;
@@ -28,11 +31,17 @@ export function createHandlers(settings: Settings): Handlers {
     dotfiles: settings.dotfiles,
     cacheFileSize: limits.staticCacheFileSize,
     cacheBytes: limits.staticCacheBytes,
+    statCacheMs: limits.statCacheMs,
   });
   const documentRoot = staticFiles.files.realRoot;
   const { launcher, note: launcherNote } = chooseLauncher(settings.cgiSpawn);
 
   const dispatch = (exchange: Exchange): void => {
+    if (exchange.request.path === '*') {
+      // RFC 9110 §9.3.7: "OPTIONS *" asks about the server as a whole.
+      exchange.sendHead(204, [['Allow', SERVER_METHODS]], { kind: 'none' });
+      return exchange.end();
+    }
     const verdict = resolveRequestPath(documentRoot, exchange.request.path, { dotfiles: settings.dotfiles });
     if (verdict.kind === 'ok' && cgi.handle(exchange, verdict.segments)) return;
     staticFiles.serve(exchange);

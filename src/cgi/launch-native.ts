@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
 import { killGroup } from './launch-node';
 
+type OnSpawn = (err: Error | null, fds: [pid: number, stdin: number, stdout: number, stderr: number] | null) => void;
 type OnExit = (code: number | null, signal: number | null) => void;
 
 interface SpawnAddon {
-  /** Returns [pid, stdinFd, stdoutFd or -1, stderrFd]; throws with .code (ENOENT, EACCES, …). */
-  spawn(program: string, args: string[], env: string[], cwd: string, stdoutFd: number, onExit: OnExit): [number, number, number, number];
+  /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (stdout -1 in fd mode). */
+  spawn(program: string, args: string[], env: string[], cwd: string, stdoutFd: number, onSpawn: OnSpawn, onExit: OnExit): void;
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(
@@ -30,23 +31,29 @@ function pipeEnd(fd: number, direction: 'read' | 'write'): Socket {
 function nativeLauncher(addon: SpawnAddon): Launcher {
   return {
     kind: 'posix_spawn',
-    launch(spec: LaunchSpec): LaunchedChild {
-      let resolveExit: (status: ExitStatus) => void = () => undefined;
-      const exited = new Promise<ExitStatus>((resolve) => {
-        resolveExit = resolve;
+    launch(spec: LaunchSpec): Promise<LaunchedChild> {
+      return new Promise((resolve, reject) => {
+        let resolveExit: (status: ExitStatus) => void = () => undefined;
+        const exited = new Promise<ExitStatus>((done) => {
+          resolveExit = done;
+        });
+        const socketFd = spec.stdout.kind === 'fd' ? spec.stdout.fd : -1;
+        const onSpawn: OnSpawn = (err, fds) => {
+          if (err !== null || fds === null) return reject(err ?? new Error('spawn failed'));
+          const [pid, stdinFd, stdoutFd, stderrFd] = fds;
+          resolve({
+            pid,
+            stdin: pipeEnd(stdinFd, 'write'),
+            stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
+            stderr: pipeEnd(stderrFd, 'read'),
+            exited,
+            kill: (signal) => killGroup(pid, signal),
+          });
+        };
+        const onExit: OnExit = (code, signal) =>
+          resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) });
+        addon.spawn(spec.program, spec.args, spec.env, spec.cwd, socketFd, onSpawn, onExit);
       });
-      const socketFd = spec.stdout.kind === 'fd' ? spec.stdout.fd : -1;
-      const [pid, stdinFd, stdoutFd, stderrFd] = addon.spawn(spec.program, spec.args, spec.env, spec.cwd, socketFd, (code, signal) =>
-        resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }),
-      );
-      return {
-        pid,
-        stdin: pipeEnd(stdinFd, 'write'),
-        stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
-        stderr: pipeEnd(stderrFd, 'read'),
-        exited,
-        kill: (signal) => killGroup(pid, signal),
-      };
     },
   };
 }

@@ -25,7 +25,16 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
 
 export const childProcessLauncher: Launcher = {
   kind: 'child_process',
-  launch(spec: LaunchSpec): LaunchedChild {
+  launch(spec: LaunchSpec): Promise<LaunchedChild> {
+    try {
+      return Promise.resolve(spawnChild(spec));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  },
+};
+
+function spawnChild(spec: LaunchSpec): LaunchedChild {
     const child = spawn(spec.program, spec.args, {
       cwd: spec.cwd,
       env: environmentRecord(spec.env),
@@ -59,5 +68,4 @@ export const childProcessLauncher: Launcher = {
       exited,
       kill: (signal) => killGroup(pid, signal),
     };
-  },
-};
+}

@@ -49,6 +49,9 @@ export interface LaunchedChild {
 
 export interface Launcher {
   readonly kind: 'posix_spawn' | 'child_process';
-  /** Throws (synchronously) if the program cannot be started at all, e.g. ENOENT/EACCES. */
-  launch(spec: LaunchSpec): LaunchedChild;
+  /**
+   * Resolves once the program runs; rejects if it cannot be started at all
+   * (ENOENT, EACCES, …). The lent stdout fd must stay open until it settles.
+   */
+  launch(spec: LaunchSpec): Promise<LaunchedChild>;
 }

@@ -114,23 +114,30 @@ export class CgiRun {
     this.#stage = 'starting';
     const { exchange, plan } = this;
     const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.ctx.passEnv);
-    const spawn = (stdoutFd: number | null): LaunchedChild | null => {
-      try {
-        return this.ctx.launcher.launch({
-          program: plan.program,
-          args: plan.args,
-          env,
-          cwd: plan.cwd,
-          stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
-        });
-      } catch (err) {
-        exchange.logError(`cannot start ${plan.program}: ${(err as Error).message}`);
+    const spawn = (stdoutFd: number | null): Promise<LaunchedChild | null> =>
+      this.ctx.launcher.launch({
+        program: plan.program,
+        args: plan.args,
+        env,
+        cwd: plan.cwd,
+        stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
+      }).catch((err: Error) => {
+        exchange.logError(`cannot start ${plan.program}: ${err.message}`);
         return null;
-      }
-    };
+      });
     const begin = (child: LaunchedChild | null) => {
+      if (child !== null && this.#stage === 'done') {
+        // The client left (or the run failed) while the program was starting.
+        child.kill('SIGKILL');
+        child.stdin.destroy();
+        child.stdout?.destroy();
+        child.stderr.destroy();
+        child.exited.then(cleanup);
+        return;
+      }
       if (child === null) {
         cleanup();
+        if (this.#stage === 'done') return;
         return this.#fail(500, 'the program could not be started');
       }
       this.#child = child;
@@ -146,7 +153,7 @@ export class CgiRun {
       });
     };
 
-    if (plan.mode === 'pipe') return begin(spawn(null));
+    if (plan.mode === 'pipe') return void spawn(null).then(begin);
     const handed = exchange.handOff();
     this.#handed = handed;
     const fd = socketFd(handed);
@@ -155,7 +162,7 @@ export class CgiRun {
       cleanup();
       return this.#finishRun();
     }
-    if (plan.mode === 'nph') return begin(spawn(fd));
+    if (plan.mode === 'nph') return void spawn(fd).then(begin);
     // Socket mode: our status line must be on the wire before the program's
     // first byte, or the program's output could overtake it.
     const head = statusLine(200) + dateHeaderLine() + SERVER_HEADER + 'Connection: close\r\n';
@@ -165,7 +172,7 @@ export class CgiRun {
         cleanup();
         return this.#finishRun();
       }
-      begin(spawn(fd));
+      void spawn(fd).then(begin);
     });
   }
 

@@ -147,6 +147,9 @@ export class Connection implements ParserSink, ExchangeHost {
 
   #feed(chunk: Buffer): void {
     let status;
+    // Responses answered while this read is parsed (pipelining) leave in one
+    // writev instead of one syscall each.
+    this.socket.cork();
     try {
       status = this.#parser.execute(chunk);
     } catch (err) {
@@ -154,6 +157,8 @@ export class Connection implements ParserSink, ExchangeHost {
       this.#ctx.log.error(`internal error: ${(err as Error).stack ?? String(err)}`);
       this.#fail({ name: 'badRequest', detail: 'internal error' }, 500);
       return;
+    } finally {
+      this.socket.uncork();
     }
     switch (status) {
       case 'ok':

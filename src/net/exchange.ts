@@ -217,7 +217,7 @@ export class ConnectionExchange implements Exchange {
   /** The message end from the parser (connection only). */
   deliverEnd(): void {
     this.requestComplete = true;
-    this.#earlyBody = this.#reader === null ? [] : this.#earlyBody;
+    // Without a reader yet, what arrived stays in #earlyBody for readBody().
     this.#reader?.onEnd();
   }
 

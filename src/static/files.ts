@@ -1,7 +1,8 @@
 // Looking files up. stat and realpath run synchronously: on a local disk they
-// cost a few µs, far less than a thread-pool round trip, and they are redone
-// for every request so a changed file is never served stale. Only the bytes
-// of small files are kept, keyed by what stat says about them.
+// cost a few µs, far less than a thread-pool round trip. Their answers are
+// reused for `statCacheMs` (nginx's open_file_cache does the same), so a
+// changed file shows within that time; the bytes of small files are kept,
+// keyed by what stat says about them, so they are never served stale.
 
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
@@ -12,16 +13,32 @@ export type Lookup =
   | { kind: 'missing' }
   | { kind: 'forbidden' };  // outside the root through a symlink, or not readable
 
+const MAX_REMEMBERED = 10_000;
+
 export class Files {
   readonly realRoot: string;
   readonly #rootPrefix: string;
+  readonly #ttlMs: number;
+  readonly #remembered = new Map<string, { lookup: Lookup; until: number }>();
 
-  constructor(root: string) {
+  constructor(root: string, ttlMs: number) {
     this.realRoot = realpathSync.native(root);
     this.#rootPrefix = this.realRoot.endsWith(sep) ? this.realRoot : this.realRoot + sep;
+    this.#ttlMs = ttlMs;
   }
 
   lookup(fsPath: string): Lookup {
+    if (this.#ttlMs <= 0) return this.#lookupNow(fsPath);
+    const now = performance.now();
+    const known = this.#remembered.get(fsPath);
+    if (known !== undefined && known.until > now) return known.lookup;
+    const lookup = this.#lookupNow(fsPath);
+    if (this.#remembered.size >= MAX_REMEMBERED) this.#remembered.clear();
+    this.#remembered.set(fsPath, { lookup, until: now + this.#ttlMs });
+    return lookup;
+  }
+
+  #lookupNow(fsPath: string): Lookup {
     let stat: Stats | undefined;
     try {
       // No exception for the common "not there" case: throwing costs more than the stat.

@@ -18,6 +18,8 @@ export interface StaticOptions {
   dotfiles: boolean;
   cacheFileSize: number;
   cacheBytes: number;
+  /** How long a stat/realpath answer is reused (0: never). */
+  statCacheMs: number;
 }
 
 const INDEX_FILES = ['index.html', 'index.htm'];
@@ -36,7 +38,7 @@ export class StaticFiles {
 
   constructor(options: StaticOptions) {
     this.#options = options;
-    this.files = new Files(options.root);
+    this.files = new Files(options.root, options.statCacheMs);
     this.#cache = new SmallFileCache(options.cacheFileSize, options.cacheBytes);
   }
 
@@ -64,7 +66,8 @@ export class StaticFiles {
     const req = exchange.request;
     if (!trailingSlash) {
       // The listing's relative links only work under the slash form.
-      const location = req.path + '/' + (req.query === null ? '' : '?' + req.query);
+      // "//host" would be a protocol-relative Location: an open redirect.
+      const location = req.path.replace(/^\/+/, '/') + '/' + (req.query === null ? '' : '?' + req.query);
       return this.#sendSmall(exchange, 301, [['Location', location]], 'text/html; charset=utf-8',
         Buffer.from(`<a href="${encodeURI(location)}">Moved Permanently</a>\n`));
     }
@@ -124,8 +127,7 @@ export class StaticFiles {
         }
       }
     }
-    const etag = entityTag(bodyStat, coding);
-    const lastModified = httpDate(bodyStat);
+    const { etag, lastModified } = this.#validators(bodyStat, coding);
     const headers: HeaderList = [
       ['Content-Type', type],
       ['Last-Modified', lastModified],
@@ -237,6 +239,19 @@ export class StaticFiles {
     exchange.sendHead(status, [['Content-Type', type], ...headers], { kind: 'length', length: body.length });
     exchange.write(body);
     exchange.end();
+  }
+
+  // The same Stats object comes back while a lookup is remembered: derive its
+  // validators once.
+  readonly #validatorMemo = new WeakMap<Stats, { etag: string; lastModified: string }>();
+
+  #validators(stat: Stats, coding: string | null): { etag: string; lastModified: string } {
+    let known = this.#validatorMemo.get(stat);
+    if (known === undefined) {
+      known = { etag: entityTag(stat, coding), lastModified: httpDate(stat) };
+      this.#validatorMemo.set(stat, known);
+    }
+    return known;
   }
 
   #hasPrecompressed(fsPath: string): boolean {
