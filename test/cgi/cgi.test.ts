@@ -5,18 +5,18 @@
 import t, { type Test } from 'tap';
 import { cpSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CgiStdoutMode } from '../../src/config';
+import type { CgiSpawnMethod, CgiStdoutMode } from '../../src/config';
 import { parseResponses, rawRequest, sleep, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
 
-async function cgiServer(t: Test, mode: CgiStdoutMode, limits: Record<string, number> = {}): Promise<{ server: TestServer; root: string }> {
+async function cgiServer(t: Test, mode: CgiStdoutMode, limits: Record<string, number> = {}, cgiSpawn: CgiSpawnMethod = 'auto'): Promise<{ server: TestServer; root: string }> {
   const { dir, remove } = tempDir();
   t.teardown(remove);
   cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
   writeFileSync(join(dir, 'target.txt'), 'the target file\n');
   mkdirSync(join(dir, 'files'));
-  const server = await startPorta({ root: dir, cgiStdout: mode, limits });
+  const server = await startPorta({ root: dir, cgiStdout: mode, limits, cgiSpawn });
   t.teardown(() => server.close());
   return { server, root: dir };
 }
@@ -37,10 +37,19 @@ function envOf(body: Buffer): Map<string, string> {
   return env;
 }
 
-for (const mode of ['socket', 'pipe'] as const) {
-  t.test(`${mode} mode`, async (t) => {
-    const { server, root } = await cgiServer(t, mode, { cgiTimeoutMs: 1500, cgiKillGraceMs: 300 });
+// Both stdout modes with the default launcher (the posix_spawn addon when it
+// was built), and socket mode once more through child_process.spawn.
+const variants = [
+  { mode: 'socket', spawn: 'auto' },
+  { mode: 'pipe', spawn: 'auto' },
+  { mode: 'socket', spawn: 'child_process' },
+] as const;
+for (const { mode, spawn } of variants) {
+  t.test(`${mode} mode, ${spawn} launcher`, async (t) => {
+    const { server, root } = await cgiServer(t, mode, { cgiTimeoutMs: 1500, cgiKillGraceMs: 300 }, spawn);
     const port = server.port;
+    const addonBuilt = existsSync(join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'porta_spawn.node'));
+    t.equal(server.porta.cgiLauncher, spawn === 'auto' && addonBuilt ? 'posix_spawn' : 'child_process', 'the launcher asked for is the one used');
 
     t.test('the environment has every RFC 3875 meta-variable', async (t) => {
       const r = await get(port, '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2',
