@@ -3,6 +3,8 @@
 // client is told. The connection sends it with Connection: close (RFC 9112 §9.6)
 // when no byte of a response has gone out yet, then closes.
 
+import { URL_OVERFLOW } from './parser/types';
+
 export type RequestErrorName =
   | 'badRequest'          // malformed message: any llhttp error not named below
   | 'headerTooLarge'      // HPE_HEADER_OVERFLOW, RFC 6585 §5
@@ -47,7 +49,8 @@ const TOKEN_THEN_SPACE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]*(?: |$)/;
 export function parseErrorName(code: string, reason: string, following = ''): RequestErrorName {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return 'headerTooLarge';
+      // The request-target counts toward the head limit; overflowing inside it is a 414.
+      return reason === URL_OVERFLOW ? 'uriTooLong' : 'headerTooLarge';
     case 'HPE_URI_TOO_LONG':
       return 'uriTooLong';
     case 'HPE_PAUSED_H2_UPGRADE':
@@ -58,9 +61,11 @@ export function parseErrorName(code: string, reason: string, following = ''): Re
       // a malformed request line.
       return /invalid (http|major|minor) version|HTTP\/0\.9/i.test(reason) ? 'badVersion' : 'badRequest';
     case 'HPE_INVALID_TRANSFER_ENCODING':
-      // llhttp uses this code for TE beside Content-Length too: that one is a
-      // smuggling attempt, not a coding we lack (RFC 9112 §6.1).
-      return /content-length/i.test(reason) ? 'badRequest' : 'unknownCoding';
+      // llhttp stops here when chunked is not the final coding, or TE comes
+      // with Content-Length: the body length cannot be known, and RFC 9112
+      // §6.3 says 400 and close. ("gzip, chunked" passes llhttp and gets 501
+      // from net/head.ts: a coding porta does not understand, §6.1.)
+      return 'badRequest';
     case 'HPE_INVALID_METHOD':
       // A method is a token (RFC 9110 §9.1): a well-formed one llhttp does not
       // know is 501; anything else ("G@T", "Expected space after method") is

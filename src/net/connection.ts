@@ -306,7 +306,10 @@ export class Connection implements ParserSink, ExchangeHost {
   mustClose(exchange: ConnectionExchange): boolean {
     const { limits } = this.#ctx.settings;
     return !this.#keepAliveWanted(exchange) || this.#requests >= limits.maxRequestsPerConnection ||
-      this.#ctx.draining || this.#deferredError !== null;
+      this.#ctx.draining || this.#deferredError !== null ||
+      // Answered before asking for the body (RFC 9110 §10.1.1): the connection
+      // closes rather than wait for a body that may never come; say so.
+      (exchange.expectsContinue && !exchange.continueSent && !exchange.requestComplete);
   }
 
   #keepAliveWanted(exchange: ConnectionExchange): boolean {
@@ -442,7 +445,14 @@ export class Connection implements ParserSink, ExchangeHost {
     const exchange = this.#exchange;
     if (exchange !== null && exchange.headSent) {
       // Bytes of a response are out: nothing can be said any more (RFC 9112 §9.6).
-      exchange.abort(error.detail);
+      if (exchange.phase === 'finished') {
+        // Answered already, the rest of the body never came: just close.
+        this.#logExchange(exchange);
+        this.#exchange = null;
+        this.#close();
+      } else {
+        exchange.abort(error.detail);
+      }
       return;
     }
     const req = request ?? exchange?.request ?? null;

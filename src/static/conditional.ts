@@ -68,7 +68,11 @@ export function evaluateRange(req: Request, size: number, etag: string, lastModi
     const ok = value.startsWith('"') ? value === etag : value === lastModified;
     if (!ok) return { kind: 'full' };
   }
-  const ranges = parseRange(size, header, { combine: true });
+  // RFC 9110 §14.1.1: a suffix longer than the representation selects all of
+  // it; range-parser 1.2.1 drops such a range instead, so say "0-" for it.
+  const normalized = header.replace(/([=,]\s*)-(\d+)/g, (spec, lead: string, digits: string) =>
+    Number(digits) > 0 && Number(digits) >= size ? `${lead}0-` : spec);
+  const ranges = parseRange(size, normalized, { combine: true });
   if (ranges === -1) return { kind: 'unsatisfiable' };
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return { kind: 'full' };
   const range = ranges[0] as { start: number; end: number };

@@ -22,7 +22,7 @@
 // upgrade: llhttp then parses the body and everything after it exactly as
 // the wasm build does after llhttp_resume_after_upgrade(), with errors visible.
 
-import { HEADER_OVERFLOW } from './types';
+import { HEADER_OVERFLOW, URL_OVERFLOW } from './types';
 import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
 
 interface NativeParseError extends Error {
@@ -111,6 +111,18 @@ export class NativeParser implements RequestParser {
   #muted = false;
   /** An error met inside resume(), which cannot return one: reported by the next execute(). */
   #deferred: ParseError | null = null;
+  /**
+   * Whether the request line has ended, for telling a too-long URL (414) from
+   * too many header bytes (431). Node's binding does not say; a line end seen
+   * since message-begin is the sign (approximate when a read holds the end of
+   * one message and the start of the next).
+   */
+  #inHead = false;
+  #lineEnded = false;
+  /** The request line so far (its last bytes), or null when where it starts is unknown. */
+  #lineText: string | null = null;
+  #http09 = false;
+  #completedDuringExecute = false;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     if (binding === null) throw new Error('native llhttp binding (_http_common) is not available');
@@ -124,6 +136,10 @@ export class NativeParser implements RequestParser {
     parser[HTTPParser.kOnMessageBegin] = () => {
       this.#url = '';
       this.#rawHeaders = [];
+      this.#inHead = true;
+      this.#lineEnded = false;
+      this.#lineText = this.#completedDuringExecute ? null : '';
+      this.#http09 = false;
       if (!this.#muted) this.#sink.onRequestBegin();
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
@@ -135,6 +151,7 @@ export class NativeParser implements RequestParser {
       url: string | undefined, _status: unknown, _statusMessage: unknown,
       upgrade: boolean, keepAlive: boolean,
     ): number => {
+      this.#inHead = false;
       if (this.#muted) return 0;
       const head: RequestHead = {
         method: METHOD_NAMES[method] ?? this.#methods[method] ?? 'UNKNOWN',
@@ -158,20 +175,45 @@ export class NativeParser implements RequestParser {
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#sink.onRequestBody(chunk);
     parser[HTTPParser.kOnMessageComplete] = () => {
+      this.#completedDuringExecute = true;
       if (this.#sink.onRequestEnd()) this.#pauseAtNextHead = true;
     };
     parser[HTTPParser.kOnExecute] = () => undefined;
     this.#parser = parser;
   }
 
-  /** Node's binding does not show the request line before headers-complete. */
-  readonly awaitingHttp09Head = false;
+  /**
+   * Node's binding does not show the request line before headers-complete, so
+   * once llhttp has accepted a line, its end is looked at here: without
+   * " HTTP/x.y" llhttp took it as HTTP/0.9. Only when the message is known to
+   * start at the beginning of a read (no message ended earlier in it).
+   */
+  get awaitingHttp09Head(): boolean {
+    return this.#inHead && this.#http09;
+  }
+
+  #watchRequestLine(chunk: Buffer, from: number): void {
+    if (!this.#inHead || this.#lineEnded || this.#lineText === null) return;
+    let start = from;
+    if (this.#lineText === '') {
+      while (start < chunk.length && (chunk[start] === 0x0d || chunk[start] === 0x0a)) start++; // skipped by llhttp
+    }
+    const lf = chunk.indexOf(0x0a, start);
+    if (lf < 0) {
+      this.#lineText = this.#lineText.length < 256 ? this.#lineText + chunk.latin1Slice(start, Math.min(chunk.length, start + 256)) : this.#lineText;
+      return;
+    }
+    this.#lineEnded = true;
+    const line = (this.#lineText + chunk.latin1Slice(start, lf)).slice(-16);
+    this.#http09 = !/ [A-Z]+\/\d\.\d\r?$/.test(line);
+  }
 
   execute(chunk: Buffer): ExecStatus {
     if (this.#deferred !== null) return this.#fail(this.#deferred);
     // `base`: bytes of `chunk` already parsed by earlier rounds of this loop.
     let base = 0;
     for (;;) {
+      this.#completedDuringExecute = false;
       const ret = this.#parser.execute(base === 0 ? chunk : chunk.subarray(base));
       if (typeof ret === 'number') {
         const at = base + ret;
@@ -188,6 +230,7 @@ export class NativeParser implements RequestParser {
         }
         if (at >= chunk.length) {
           this.offset = chunk.length;
+          this.#watchRequestLine(chunk, base);
           return 'ok';
         }
         // A count short of the chunk with no error and no upgrade head: not a
@@ -199,9 +242,10 @@ export class NativeParser implements RequestParser {
         this.offset = at;
         return 'paused';
       }
+      const inUrl = ret.code === HEADER_OVERFLOW && this.#inHead && !this.#lineEnded && chunk.subarray(base, at).indexOf(0x0a) < 0;
       return this.#fail({
         code: ret.code ?? 'HPE_INTERNAL',
-        reason: ret.code === HEADER_OVERFLOW ? 'Header overflow' : (ret.reason ?? ret.message),
+        reason: ret.code === HEADER_OVERFLOW ? (inUrl ? URL_OVERFLOW : 'Header overflow') : (ret.reason ?? ret.message),
         offset: at,
       });
     }

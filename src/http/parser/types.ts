@@ -69,3 +69,5 @@ export interface ParserOptions {
 }
 
 export const HEADER_OVERFLOW = 'HPE_HEADER_OVERFLOW';
+/** The reason given when the overflow happened inside the request-target: 414, not 431. */
+export const URL_OVERFLOW = 'Request-target overflow';

@@ -3,7 +3,7 @@
 // Driven the way undici's client-h1.js drives it: one shared instance, one
 // synchronous llhttp_execute at a time, the "current parser" in module state.
 
-import { HEADER_OVERFLOW } from './types';
+import { HEADER_OVERFLOW, URL_OVERFLOW } from './types';
 import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
 
 interface LlhttpExports {
@@ -138,6 +138,7 @@ export class WasmParser implements RequestParser {
   #headerBytes = 0;
   #inTrailers = false;
   #overflow = false;
+  #overflowInUrl = false;
   /** Between message-begin and headers-complete. */
   #awaitingHead = false;
   #http09 = false;
@@ -219,7 +220,7 @@ export class WasmParser implements RequestParser {
   }
 
   #describe(ret: number, offset: number): ParseError {
-    if (this.#overflow) return { code: HEADER_OVERFLOW, reason: 'Header overflow', offset };
+    if (this.#overflow) return { code: HEADER_OVERFLOW, reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow', offset };
     const lib = this.#lib;
     return {
       code: cString(lib, lib.llhttp_errno_name(ret)),
@@ -252,6 +253,7 @@ export class WasmParser implements RequestParser {
     this.#headerBytes += len;
     if (this.#headerBytes >= this.#maxHeaderSize) {
       this.#overflow = true;
+      this.#overflowInUrl = this.#lastPart === 'none' && !this.#inTrailers;
       return -1;
     }
     return 0;
