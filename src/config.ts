@@ -19,6 +19,8 @@ export interface Limits {
   keepAliveTimeoutMs: number;
   /** A response that makes no write progress for this long is abandoned (ms). */
   sendTimeoutMs: number;
+  /** A closing connection waits this long for the peer's FIN, discarding input (RFC 9112 §9.6). */
+  lingerMs: number;
   /** Requests answered on one connection before it is closed. */
   maxRequestsPerConnection: number;
   /** Simultaneous connections; past it new ones are closed at once. */
@@ -57,6 +59,7 @@ export const defaultLimits: Limits = {
   bodyTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   sendTimeoutMs: 60_000,
+  lingerMs: 2_000,
   maxRequestsPerConnection: 10_000,
   maxConnections: 20_000,
   cgiTimeoutMs: 30_000,

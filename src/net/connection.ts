@@ -11,18 +11,11 @@ import { createParser, type ParseError, type ParserSink, type RequestHead, type 
 import { Request, type Peer } from '../http/request';
 import { closingErrorResponse, type HeaderList } from '../http/response';
 import type { Log } from '../log';
-import { validateHead } from './head';
-import { ConnectionExchange, type ExchangeHost } from './exchange';
+import { validateHead, wantsKeepAlive } from './head';
+import { stateTimeout, type ConnectionState } from './states';
 
-export type ConnectionState =
-  | 'idle'         // persistent connection between requests (keep-alive timeout)
-  | 'readingHead'  // a request has begun; its head is not complete (head timeout)
-  | 'readingBody'  // head dispatched; body flows to the handler (body timeout)
-  | 'responding'   // request read, response in flight, parser paused (send timeout)
-  | 'draining'     // response queued, waiting for the socket to drain before reading on
-  | 'handedOff'    // the socket is a child's stdout: only end()/destroy() from here
-  | 'closing'      // last bytes queued and FIN sent; discarding input (linger timeout)
-  | 'closed';
+export type { ConnectionState } from './states';
+import { ConnectionExchange, type ExchangeHost } from './exchange';
 
 export type Dispatch = (exchange: Exchange) => void;
 
@@ -34,9 +27,6 @@ export interface ConnectionContext {
   readonly draining: boolean;
   onClosed(connection: Connection): void;
 }
-
-/** RFC 9112 §9.6: how long a closing connection waits for the peer's FIN. */
-const LINGER_MS = 2_000;
 
 export class Connection implements ParserSink, ExchangeHost {
   readonly socket: Socket;
@@ -80,18 +70,7 @@ export class Connection implements ParserSink, ExchangeHost {
 
   #enter(state: ConnectionState): void {
     this.state = state;
-    const limits = this.#ctx.settings.limits;
-    const now = performance.now();
-    switch (state) {
-      case 'idle': this.deadline = now + limits.keepAliveTimeoutMs; break;
-      case 'readingHead': this.deadline = now + limits.headerTimeoutMs; break;
-      case 'readingBody': this.deadline = now + limits.bodyTimeoutMs; break;
-      case 'responding':
-      case 'draining': this.deadline = now + limits.sendTimeoutMs; break;
-      case 'closing': this.deadline = now + LINGER_MS; break;
-      case 'handedOff':
-      case 'closed': this.deadline = Infinity; break;
-    }
+    this.deadline = performance.now() + stateTimeout(state, this.#ctx.settings.limits);
   }
 
   /** Called by the server's sweep timer. */
@@ -305,19 +284,11 @@ export class Connection implements ParserSink, ExchangeHost {
 
   mustClose(exchange: ConnectionExchange): boolean {
     const { limits } = this.#ctx.settings;
-    return !this.#keepAliveWanted(exchange) || this.#requests >= limits.maxRequestsPerConnection ||
+    return !wantsKeepAlive(exchange.request) || this.#requests >= limits.maxRequestsPerConnection ||
       this.#ctx.draining || this.#deferredError !== null ||
       // Answered before asking for the body (RFC 9110 §10.1.1): the connection
       // closes rather than wait for a body that may never come; say so.
       (exchange.expectsContinue && !exchange.continueSent && !exchange.requestComplete);
-  }
-
-  #keepAliveWanted(exchange: ConnectionExchange): boolean {
-    const req = exchange.request;
-    const connection = req.headerList('connection');
-    if (connection !== undefined && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection)) return false;
-    if (req.versionMinor === 0) return connection !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(connection);
-    return true;
   }
 
   exchangeFinished(exchange: ConnectionExchange): void {

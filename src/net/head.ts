@@ -59,3 +59,11 @@ export function validateHead(request: Request, head: RequestHead, limits: Limits
   }
   return { error: null, extraHeaders: [], hasBody, expectsContinue };
 }
+
+/** RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive". */
+export function wantsKeepAlive(request: Request): boolean {
+  const connection = request.headerList('connection');
+  if (connection !== undefined && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection)) return false;
+  if (request.versionMinor === 0) return connection !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(connection);
+  return true;
+}
