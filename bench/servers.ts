@@ -1,0 +1,157 @@
+// The servers under test, each started as a child process on a free port,
+// waited for until it accepts connections, and stopped (its whole process
+// group) at the end. A peer that is not installed is skipped with a reason,
+// never faked.
+
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import type { Docroot } from './docroot';
+import { captureOutput, freePort, sleep, spawnTracked, stopTracked, waitForPort } from './util';
+
+export const SERVER_NAMES = ['porta', 'porta-pipe', 'node', 'python', 'nginx', 'nginx-2w'] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export function isServerName(name: string): name is ServerName {
+  return (SERVER_NAMES as readonly string[]).includes(name);
+}
+
+export interface RunningServer {
+  name: ServerName;
+  port: number;
+  /** The process whose memory is the server's (porta's or node's own; nginx's master). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export type StartResult = { ok: true; server: RunningServer } | { ok: false; skipped: string };
+
+export interface StartOptions {
+  /** Idle keep-alive seconds (porta --keepalive-timeout, node keepAliveTimeout). */
+  keepAliveSeconds?: number;
+}
+
+const PYTHON = '/usr/bin/python3';
+/** build/bench/ → the repository. */
+const REPO = resolve(__dirname, '..', '..');
+const PORTA_CLI = join(REPO, 'build', 'src', 'cli.js');
+const NODE_PEER = join(__dirname, 'node-peer.js');
+const NGINX_TEMPLATE = join(REPO, 'bench', 'nginx.conf.template');
+
+/** A program on PATH or in the sbin folders (root's tools live there). */
+export function findProgram(name: string): string | null {
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** Why a server cannot run here, or null. */
+export function unavailable(name: ServerName): string | null {
+  switch (name) {
+    case 'porta':
+    case 'porta-pipe':
+      return existsSync(PORTA_CLI) ? null : `${PORTA_CLI} missing (run make build)`;
+    case 'node':
+      return existsSync(NODE_PEER) ? null : `${NODE_PEER} missing (run make build)`;
+    case 'python':
+      return existsSync(PYTHON) ? null : `${PYTHON} not installed`;
+    case 'nginx':
+    case 'nginx-2w':
+      if (findProgram('nginx') === null) return 'skipped: nginx not installed (run make bench-peers)';
+      if (findProgram('fcgiwrap') === null) return 'skipped: fcgiwrap not installed (run make bench-peers)';
+      return null;
+  }
+}
+
+async function started(name: ServerName, child: ChildProcess, port: number, stops: ChildProcess[]): Promise<RunningServer> {
+  const output = captureOutput(child);
+  try {
+    await waitForPort(port, child, name);
+  } catch (err) {
+    for (const c of stops) await stopTracked(c);
+    throw new Error(`${(err as Error).message}\n${output()}`);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name}: no pid`);
+  return {
+    name,
+    port,
+    pid,
+    async stop() {
+      for (const c of stops) await stopTracked(c);
+    },
+  };
+}
+
+export async function startServer(name: ServerName, docroot: Docroot, options: StartOptions = {}): Promise<StartResult> {
+  const reason = unavailable(name);
+  if (reason !== null) return { ok: false, skipped: reason.startsWith('skipped') ? reason : `skipped: ${reason}` };
+  const port = await freePort();
+  const keepAlive = options.keepAliveSeconds;
+  switch (name) {
+    case 'porta':
+    case 'porta-pipe': {
+      const args = [PORTA_CLI, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
+      if (name === 'porta-pipe') args.push('--cgi-stdout', 'pipe');
+      if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
+      const child = spawnTracked(process.execPath, args);
+      return { ok: true, server: await started(name, child, port, [child]) };
+    }
+    case 'node': {
+      const args = [NODE_PEER, '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
+      if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
+      const child = spawnTracked(process.execPath, args);
+      return { ok: true, server: await started(name, child, port, [child]) };
+    }
+    case 'python': {
+      const child = spawnTracked(PYTHON, ['-m', 'http.server', '--cgi', '--bind', '127.0.0.1', String(port)], {
+        cwd: docroot.root,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      return { ok: true, server: await started(name, child, port, [child]) };
+    }
+    case 'nginx':
+    case 'nginx-2w':
+      return { ok: true, server: await startNginx(name, name === 'nginx' ? 1 : 2, port, docroot) };
+  }
+}
+
+async function startNginx(name: ServerName, workers: number, port: number, docroot: Docroot): Promise<RunningServer> {
+  const nginx = findProgram('nginx') as string;
+  const fcgiwrap = findProgram('fcgiwrap') as string;
+  const tmp = mkdtempSync(join(docroot.base, `${name}-`));
+  for (const dir of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(tmp, dir));
+  const fill: Record<string, string> = {
+    // Workers would drop to `nobody`, who may not reach a root-owned temp tree.
+    USER_LINE: process.getuid?.() === 0 ? 'user root;' : '',
+    WORKERS: String(workers),
+    TMP: tmp,
+    PORT: String(port),
+    ROOT: docroot.root,
+  };
+  const conf = readFileSync(NGINX_TEMPLATE, 'utf8').replace(/\{\{(\w+)\}\}/g, (whole, key: string) => fill[key] ?? whole);
+  writeFileSync(join(tmp, 'nginx.conf'), conf);
+
+  const socket = join(tmp, 'fcgiwrap.sock');
+  const fcgi = spawnTracked(fcgiwrap, ['-s', `unix:${socket}`, '-c', '4']);
+  const fcgiOutput = captureOutput(fcgi);
+  const deadline = Date.now() + 5000;
+  while (!existsSync(socket)) {
+    if (Date.now() > deadline || fcgi.exitCode !== null) {
+      await stopTracked(fcgi);
+      throw new Error(`fcgiwrap did not create ${socket}: ${fcgiOutput()}`);
+    }
+    await sleep(20);
+  }
+  const master = spawnTracked(nginx, ['-p', tmp, '-e', join(tmp, 'error.log'), '-c', join(tmp, 'nginx.conf')]);
+  return started(name, master, port, [master, fcgi]);
+}

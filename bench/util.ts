@@ -1,0 +1,201 @@
+// Shared pieces of the harness: the child-process registry (every process the
+// harness starts is killed at the end, on error and on SIGINT), free ports,
+// waiting for a listener, and small statistics.
+
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+const children = new Set<ChildProcess>();
+const cleanups = new Set<() => void>();
+let handlersInstalled = false;
+
+/** Run `fn` (synchronous) when the harness exits, however it exits; returns a function that unregisters it. */
+export function atExit(fn: () => void): () => void {
+  installHandlers();
+  cleanups.add(fn);
+  return () => void cleanups.delete(fn);
+}
+
+/** SIGKILL every process group we started, then run the exit cleanups. Synchronous: safe in 'exit' handlers. */
+export function killAllSync(): void {
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  children.clear();
+  for (const fn of cleanups) {
+    try {
+      fn();
+    } catch {
+      // best effort
+    }
+  }
+  cleanups.clear();
+}
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', killAllSync);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, stopping every server started\n`);
+      killAllSync();
+      process.exit(130);
+    });
+  }
+}
+
+/**
+ * Start a process in a process group of its own (detached), so that stopping
+ * it also stops what it forked (nginx workers, fcgiwrap's, CGI programs).
+ */
+export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+  installHandlers();
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options, detached: true });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  child.on('error', () => children.delete(child));
+  return child;
+}
+
+/** SIGTERM the child's process group, SIGKILL it after `graceMs`. Resolves once the child exited. */
+export function stopTracked(child: ChildProcess, graceMs = 3000): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    children.delete(child);
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        // gone
+      }
+    };
+    const timer = setTimeout(() => signal('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      // Stragglers of the group (a CGI program mid-run): no grace for them.
+      signal('SIGKILL');
+      children.delete(child);
+      resolve();
+    });
+    signal('SIGTERM');
+  });
+}
+
+/** Ask the OS for a free port: listen on 0, read it, close. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      server.close(() => resolve(addr.port));
+    });
+  });
+}
+
+function tryConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Poll until something accepts on the port; fail if the child exits or time runs out. */
+export async function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
+    }
+    if (await tryConnect(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+/** Keep the last few KiB of a child's output, for error messages. */
+export function captureOutput(child: ChildProcess): () => string {
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text = (text + chunk.toString('utf8')).slice(-4096);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => text.trim();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The value at percentile p (0–100) of an ascending array (nearest rank). */
+export function percentile(sortedAsc: ArrayLike<number>, p: number): number {
+  if (sortedAsc.length === 0) return NaN;
+  const rank = Math.min(sortedAsc.length - 1, Math.max(0, Math.ceil((p / 100) * sortedAsc.length) - 1));
+  return sortedAsc[rank] as number;
+}
+
+/** VmRSS of a process in MiB, from /proc/<pid>/status. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (m === null || m[1] === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+/** The soft limit on open files of this process (from /proc/self/limits). */
+export function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m?.[1] === undefined) return 1024;
+    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return 1024;
+  }
+}
+
+export const MiB = 1024 * 1024;
+
+function cpuTimes(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** Share (0–1) of all CPUs busy over `ms`, from /proc/stat; NaN where there is none. */
+export async function cpuBusy(ms: number): Promise<number> {
+  try {
+    const a = cpuTimes();
+    await sleep(ms);
+    const b = cpuTimes();
+    return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : NaN;
+  } catch {
+    return NaN;
+  }
+}

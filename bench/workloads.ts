@@ -1,0 +1,296 @@
+// W1…W7 and `parser`: which servers, which load, which figure is compared.
+
+import { closeLoad, type LoadResult } from './closeload';
+import { HELLO_PY_TEXT, HELLO_SH_TEXT, type Docroot } from './docroot';
+import { startupFloor } from './floor';
+import { runAlternating, sample, type Context, type Sample, type Step, type WorkloadResult } from './harness';
+import { openIdle } from './idle';
+import { keepLoad } from './keepload';
+import { cannon, type CannonOptions } from './load';
+import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
+import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
+import { openFileLimit, rssMiB, sleep, spawnTracked } from './util';
+
+export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'parser'] as const;
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
+
+export function isWorkloadName(name: string): name is WorkloadName {
+  return (WORKLOAD_NAMES as readonly string[]).includes(name);
+}
+
+const WARMUP_S = 1;
+
+function closeSample(r: LoadResult): Sample {
+  return sample({ rps: r.rps, mibps: r.mibps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx });
+}
+
+/** Servers of a workload that --server asked for (porta always), each with its skip reason. */
+function chosen(ctx: Context, servers: ServerName[], skips: Partial<Record<ServerName, string>> = {}) {
+  return servers
+    .filter((s) => s === 'porta' || ctx.wants(s))
+    .map((s) => ({ name: s, skip: skips[s] }));
+}
+
+/**
+ * Start every chosen server (skipped ones stay as rows with their reason),
+ * run `load` against each in turn per round, and stop them all at the end.
+ */
+async function serverWorkload(ctx: Context, docroot: Docroot, spec: {
+  name: string; title: string; tool: string; ratioMetric: 'rps' | 'mibps'; ratioNote: string;
+  servers: { name: ServerName; skip: string | undefined }[];
+  load(port: number, durationS: number): Promise<Sample>;
+  /** Measured in turn with the servers (the CGI start-up floor). */
+  extraSteps?: Step[];
+  notes?: string[];
+}): Promise<WorkloadResult> {
+  const running: RunningServer[] = [];
+  try {
+    const steps: Step[] = [];
+    for (const { name, skip } of spec.servers) {
+      if (skip !== undefined) {
+        steps.push({ labels: [name], skipped: skip, measure: () => Promise.reject(new Error('skipped')) });
+        continue;
+      }
+      let started;
+      try {
+        started = await startServer(name, docroot);
+      } catch (err) {
+        // One peer that will not start costs its row, not the workload.
+        ctx.progress(`${spec.name}: ${name} failed to start: ${(err as Error).message}`);
+        started = { ok: false as const, skipped: `FAILED to start: ${(err as Error).message.split('\n')[0] ?? ''}` };
+      }
+      if (!started.ok) {
+        steps.push({ labels: [name], skipped: started.skipped, measure: () => Promise.reject(new Error('skipped')) });
+        continue;
+      }
+      const server = started.server;
+      running.push(server);
+      steps.push({
+        labels: [name],
+        warmup: async () => void (await spec.load(server.port, WARMUP_S)),
+        measure: async () => ({ [name]: await spec.load(server.port, ctx.durationS) }),
+      });
+    }
+    steps.push(...(spec.extraSteps ?? []));
+    return await runAlternating(ctx, {
+      name: spec.name, title: spec.title, tool: spec.tool, ratioMetric: spec.ratioMetric,
+      reference: 'porta', ratioNote: spec.ratioNote, steps, notes: spec.notes ?? [],
+    });
+  } finally {
+    for (const server of running) await server.stop();
+  }
+}
+
+const STATIC: ServerName[] = ['porta', 'node', 'nginx', 'nginx-2w', 'python'];
+const CGI: ServerName[] = ['porta', 'porta-pipe', 'nginx', 'python'];
+
+function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promise<WorkloadResult> {
+  const options = (port: number, durationS: number): CannonOptions =>
+    ({ port, path: '/1k.bin', connections: 50, pipelining, durationS });
+  const pipelined = pipelining > 1;
+  return serverWorkload(ctx, docroot, {
+    name,
+    title: `GET /1k.bin, 50 connections, keep-alive${pipelined ? `, pipelined ×${pipelining}` : ''}`,
+    tool: 'autocannon',
+    ratioMetric: 'rps',
+    ratioNote: 'porta req/s ÷ row req/s',
+    servers: chosen(ctx, STATIC, pipelined
+      ? { python: 'skipped: python http.server answers HTTP/1.0 and closes each connection, so it cannot pipeline' }
+      : {}),
+    load: (port, durationS) => cannon(options(port, durationS)),
+    notes: [
+      'node peer: no file cache (stat, open, read, close per request); porta keeps files ≤ 64 KiB in memory',
+      ...(pipelined ? [] : [
+        'python closes every connection (HTTP/1.0), and its listen backlog is 5 (socketserver): ' +
+        'with 50 connections SYNs are dropped and retried after 1 s, 3 s…, hence its latency and timeouts',
+      ]),
+    ],
+  });
+}
+
+function w3(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
+  return serverWorkload(ctx, docroot, {
+    name: 'W3',
+    title: 'GET /10m.bin, 8 connections, keep-alive',
+    tool: 'keepload',
+    ratioMetric: 'mibps',
+    ratioNote: 'porta MiB/s ÷ row MiB/s',
+    servers: chosen(ctx, ['porta', 'node', 'nginx', 'nginx-2w']),
+    load: async (port, durationS) => closeSample(await keepLoad({ port, path: '/10m.bin', connections: 8, durationS })),
+    notes: ['keepload (bench/keepload.ts) for every server: autocannon keeps each body as a JS string and capped all of them near 50 MiB/s'],
+  });
+}
+
+function cgiWorkload(ctx: Context, docroot: Docroot, name: 'W4' | 'W5'): Promise<WorkloadResult> {
+  const sh = name === 'W4';
+  const path = sh ? '/cgi-bin/hello.sh' : '/cgi-bin/hello.py';
+  const expect = sh ? HELLO_SH_TEXT : HELLO_PY_TEXT;
+  // The start-up floor, alternating with the servers: no HTTP, 16 loops starting the program.
+  const floorLabel = sh ? 'floor: sh hello.sh ×16' : 'floor: python3 -c pass ×16';
+  const floorRun = (seconds: number) => sh
+    ? startupFloor('/bin/sh', [`${docroot.root}/cgi-bin/hello.sh`], 16, seconds)
+    : startupFloor('/usr/bin/python3', ['-c', 'pass'], 16, seconds);
+  return serverWorkload(ctx, docroot, {
+    name,
+    title: `CGI GET ${path}, 16 concurrent connections, one request each`,
+    tool: 'closeload',
+    ratioMetric: 'rps',
+    ratioNote: 'porta req/s ÷ row req/s (on the floor row: the share of the process start-up ceiling porta reaches)',
+    servers: chosen(ctx, CGI),
+    load: async (port, durationS) => closeSample(await closeLoad({ port, path, expect, connections: 16, durationS })),
+    extraSteps: [{ labels: [floorLabel], measure: async () => ({ [floorLabel]: await floorRun(ctx.durationS) }) }],
+    notes: [
+      'closeload (bench/closeload.ts) for every server: autocannon cannot count close-delimited responses',
+      'porta = CGI stdout socket mode (default), porta-pipe = --cgi-stdout pipe',
+      'python: listen backlog 5 (socketserver), so with 16 clients some SYNs wait for the 1 s retry: its p99',
+      `${floorLabel}: processes/s from 16 /bin/sh loops, one fork+exec per iteration, no HTTP (bench/floor.ts)`,
+    ],
+  });
+}
+
+async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
+  const started = await startServer('porta', docroot);
+  if (!started.ok) throw new Error(`W6 needs porta: ${started.skipped}`);
+  const porta = started.server;
+  const staticLoad = (durationS: number) =>
+    cannon({ port: porta.port, path: '/1k.bin', connections: 50, durationS });
+  // The CGI load runs in a process of its own, so the two clients do not share one event loop.
+  const cgiLoad = (durationS: number) => new Promise<LoadResult>((resolve, reject) => {
+    const child = spawnTracked(process.execPath, [`${__dirname}/closeload.js`, '--port', String(porta.port),
+      '--path', '/cgi-bin/hello.sh', '--expect', HELLO_SH_TEXT, '--connections', '16', '--duration', String(durationS)]);
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => void (out += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      try {
+        if (code !== 0) throw new Error(`closeload exited ${code}`);
+        resolve(JSON.parse(out) as LoadResult);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+  try {
+    return await runAlternating(ctx, {
+      name: 'W6',
+      title: 'porta: W1 static load alone, then W1 while W4 (hello.sh, 16 conns) runs on the same porta',
+      tool: 'autocannon + closeload (separate process)',
+      ratioMetric: 'p99',
+      reference: 'static beside CGI',
+      ratioNote: 'static p99 beside CGI ÷ static p99 alone (the interference factor)',
+      compare: ['static alone'],
+      steps: [
+        {
+          labels: ['static alone'],
+          warmup: async () => void (await staticLoad(WARMUP_S)),
+          measure: async () => ({ 'static alone': await staticLoad(ctx.durationS) }),
+        },
+        {
+          labels: ['static beside CGI', 'CGI beside static'],
+          warmup: async () => void (await cgiLoad(WARMUP_S)),
+          measure: async () => {
+            const [s, c] = await Promise.all([staticLoad(ctx.durationS), cgiLoad(ctx.durationS)]);
+            return { 'static beside CGI': s, 'CGI beside static': closeSample(c) };
+          },
+        },
+      ],
+    });
+  } finally {
+    await porta.stop();
+  }
+}
+
+async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
+  const limit = openFileLimit();
+  let count = 10_000;
+  const notes: string[] = [];
+  if (limit < count + 200) {
+    count = Math.min(9_000, limit - 500);
+    notes.push(`ulimit -n is ${limit}: ${count} connections instead of 10,000`);
+  }
+  const servers = chosen(ctx, ['porta', 'node']);
+  const steps: Step[] = servers.map(({ name }) => ({
+    labels: [name],
+    measure: async () => {
+      // A fresh server each round: RSS from the same starting point every time.
+      const options: StartOptions = { keepAliveSeconds: 60 };
+      const started = await startServer(name, docroot, options);
+      if (!started.ok) throw new Error(`${name}: ${started.skipped}`);
+      const server = started.server;
+      try {
+        await sleep(300);
+        const before = rssMiB(server.pid);
+        const t0 = performance.now();
+        const idle = await openIdle(server.port, '/1k.bin', count);
+        const openSeconds = (performance.now() - t0) / 1000;
+        await sleep(1000);
+        const rss = rssMiB(server.pid);
+        const open = idle.open();
+        idle.closeAll();
+        return {
+          [name]: sample({
+            rss,
+            errors: count - open,
+            extra: { open, 'RSS before': before, 'KiB/conn': ((rss - before) * 1024) / Math.max(1, open), 'open s': openSeconds },
+          }),
+        };
+      } finally {
+        await server.stop();
+      }
+    },
+  }));
+  notes.push('each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s');
+  return runAlternating(ctx, {
+    name: 'W7',
+    title: `${count.toLocaleString('en-US')} idle keep-alive connections: server VmRSS`,
+    tool: 'own client (bench/idle.ts)',
+    ratioMetric: 'rss',
+    reference: 'porta',
+    ratioNote: 'porta RSS ÷ row RSS (below 1: porta uses less)',
+    steps,
+    notes,
+  });
+}
+
+function parserWorkload(ctx: Context): Promise<WorkloadResult> {
+  const count = 1000;
+  const input = pipelinedRequests(count);
+  const seconds = Math.min(2, ctx.durationS);
+  const steps: Step[] = [true, false].flatMap((pause) => PARSER_KINDS.map((kind) => {
+    const skip = parserSkip(kind);
+    const label = pause ? kind : `${kind} (no pause)`;
+    const step: Step = {
+      labels: [label],
+      warmup: async () => void parserRate(kind, input, count, 0.5, pause),
+      measure: async () => ({ [label]: parserRate(kind, input, count, seconds, pause) }),
+    };
+    if (skip !== null) step.skipped = skip;
+    return step;
+  }));
+  return runAlternating(ctx, {
+    name: 'parser',
+    title: `llhttp builds through porta's parser interface: ${count} pipelined GETs (${input.length} bytes), ~${seconds} s a run`,
+    tool: 'bench/parser.ts',
+    ratioMetric: 'rps',
+    reference: 'wasm',
+    ratioNote: 'wasm requests/s ÷ row requests/s',
+    steps,
+    notes: [
+      'wasm, native: pausing at every message end and resuming at parser.offset, as the connection does',
+      '(no pause): the sink never asks to pause, so one execute() per pass: the adapters\' pause cost is the difference',
+    ],
+  });
+}
+
+export function runWorkload(name: WorkloadName, ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
+  switch (name) {
+    case 'W1': return w1(ctx, docroot);
+    case 'W2': return w1(ctx, docroot, 'W2', 10);
+    case 'W3': return w3(ctx, docroot);
+    case 'W4': return cgiWorkload(ctx, docroot, 'W4');
+    case 'W5': return cgiWorkload(ctx, docroot, 'W5');
+    case 'W6': return w6(ctx, docroot);
+    case 'W7': return w7(ctx, docroot);
+    case 'parser': return parserWorkload(ctx);
+  }
+}
