@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -153,6 +154,7 @@ typedef struct request {
   char** argv;
   char** envp;
   int socket_fd;
+  bool stdin_null;
   int in[2], out[2], err[2];
   pid_t pid;
   int pidfd;
@@ -178,7 +180,7 @@ static void request_free(napi_env env, request_t* q) {
 static void spawn_execute(napi_env env, void* data) {
   (void)env;
   request_t* q = data;
-  if (pipe2(q->in, O_CLOEXEC) != 0 || (q->socket_fd < 0 && pipe2(q->out, O_CLOEXEC) != 0) ||
+  if ((!q->stdin_null && pipe2(q->in, O_CLOEXEC) != 0) || (q->socket_fd < 0 && pipe2(q->out, O_CLOEXEC) != 0) ||
       pipe2(q->err, O_CLOEXEC) != 0) {
     q->failed_errno = errno, q->failed_what = "pipe2";
     return;
@@ -195,7 +197,8 @@ static void spawn_execute(napi_env env, void* data) {
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_adddup2(&actions, q->in[0], 0);
+  if (q->stdin_null) posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  else posix_spawn_file_actions_adddup2(&actions, q->in[0], 0);
   posix_spawn_file_actions_adddup2(&actions, q->socket_fd >= 0 ? q->socket_fd : q->out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, q->err[1], 2);
   posix_spawn_file_actions_addchdir_np(&actions, q->cwd);
@@ -219,7 +222,7 @@ static void spawn_execute(napi_env env, void* data) {
     return;
   }
   // The child holds its ends now.
-  close(q->in[0]), q->in[0] = -1;
+  if (q->in[0] >= 0) close(q->in[0]), q->in[0] = -1;
   if (q->out[1] >= 0) close(q->out[1]), q->out[1] = -1;
   close(q->err[1]), q->err[1] = -1;
   q->pidfd = (int)syscall(SYS_pidfd_open, q->pid, 0);
@@ -286,27 +289,28 @@ static void spawn_complete(napi_env env, napi_status status, void* data) {
   request_free(env, q);
 }
 
-// spawn(program, args[], env[], cwd, stdoutFd, onSpawn(err, [pid, stdinFd, stdoutFd | -1, stderrFd]), onExit(code, signal))
+// spawn(program, args[], env[], cwd, stdinNull, stdoutFd,
+//       onSpawn(err, [pid, stdinFd | -1, stdoutFd | -1, stderrFd]), onExit(code, signal))
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
+  size_t argc = 8;
+  napi_value args[8];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdoutFd, onSpawn, onExit)");
+  if (argc < 8) {
+    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdinNull, stdoutFd, onSpawn, onExit)");
     return NULL;
   }
   request_t* q = calloc(1, sizeof *q);
   q->in[0] = q->in[1] = q->out[0] = q->out[1] = q->err[0] = q->err[1] = -1;
   q->pidfd = -1;
-  if (napi_get_value_int32(env, args[4], &q->socket_fd) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
+  if (napi_get_value_bool(env, args[4], &q->stdin_null) != napi_ok || napi_get_value_int32(env, args[5], &q->socket_fd) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
       get_string(env, args[3], &q->cwd) != 0 || (q->argv = get_vector(env, args[1], q->program)) == NULL ||
       (q->envp = get_vector(env, args[2], NULL)) == NULL) {
     request_free(env, q);
     napi_throw_type_error(env, NULL, "porta_spawn: bad arguments");
     return NULL;
   }
-  napi_create_reference(env, args[5], 1, &q->on_spawn);
-  napi_create_reference(env, args[6], 1, &q->on_exit);
+  napi_create_reference(env, args[6], 1, &q->on_spawn);
+  napi_create_reference(env, args[7], 1, &q->on_exit);
   napi_value resource_name;
   napi_create_string_utf8(env, "porta:cgi-spawn", NAPI_AUTO_LENGTH, &resource_name);
   if (napi_create_async_work(env, NULL, resource_name, spawn_execute, spawn_complete, q, &q->work) != napi_ok ||

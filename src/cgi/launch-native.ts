@@ -13,8 +13,8 @@ type OnSpawn = (err: Error | null, fds: [pid: number, stdin: number, stdout: num
 type OnExit = (code: number | null, signal: number | null) => void;
 
 interface SpawnAddon {
-  /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (stdout -1 in fd mode). */
-  spawn(program: string, args: string[], env: string[], cwd: string, stdoutFd: number, onSpawn: OnSpawn, onExit: OnExit): void;
+  /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (-1 for stdin from /dev/null, stdout in fd mode). */
+  spawn(program: string, args: string[], env: string[], cwd: string, stdinNull: boolean, stdoutFd: number, onSpawn: OnSpawn, onExit: OnExit): void;
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(
@@ -43,7 +43,7 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
           const [pid, stdinFd, stdoutFd, stderrFd] = fds;
           resolve({
             pid,
-            stdin: pipeEnd(stdinFd, 'write'),
+            stdin: stdinFd >= 0 ? pipeEnd(stdinFd, 'write') : null,
             stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
             stderr: pipeEnd(stderrFd, 'read'),
             exited,
@@ -52,7 +52,7 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
         };
         const onExit: OnExit = (code, signal) =>
           resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) });
-        addon.spawn(spec.program, spec.args, spec.env, spec.cwd, socketFd, onSpawn, onExit);
+        addon.spawn(spec.program, spec.args, spec.env, spec.cwd, spec.stdin === 'null', socketFd, onSpawn, onExit);
       });
     },
   };

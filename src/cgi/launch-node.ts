@@ -41,7 +41,7 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
       // The child leads its own process group, so a timeout can kill
       // everything it started (RFC 3875 says nothing; lighttpd does the same).
       detached: true,
-      stdio: ['pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
+      stdio: [spec.stdin === 'null' ? 'ignore' : 'pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
       windowsHide: true,
     });
     let failure: Error | null = null;
@@ -50,7 +50,7 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
     });
     const pid = child.pid;
     const { stdin, stderr } = child;
-    if (pid === undefined || stdin === null || stderr === null) {
+    if (pid === undefined || (stdin === null && spec.stdin === 'pipe') || stderr === null) {
       // ENOENT/EACCES: libuv reports them before any pid exists.
       child.stdin?.destroy();
       child.stdout?.destroy();

@@ -20,6 +20,8 @@ export interface LaunchSpec {
   program: string;
   /** argv[1…]; argv[0] is `program`. */
   args: string[];
+  /** 'null': no request body, the program reads /dev/null (no pipe to make or feed). */
+  stdin: 'pipe' | 'null';
   /** The complete environment, as "NAME=value" strings. Nothing else is inherited. */
   env: string[];
   /** Working directory of the child (the script's folder, as Apache does). */
@@ -35,8 +37,8 @@ export interface ExitStatus {
 
 export interface LaunchedChild {
   readonly pid: number;
-  /** Write end of the program's stdin. end() it to give the program EOF. */
-  readonly stdin: Writable;
+  /** Write end of the program's stdin (null with stdin 'null'). end() it to give the program EOF. */
+  readonly stdin: Writable | null;
   /** Read end of the program's stdout; null in fd mode. */
   readonly stdout: Readable | null;
   /** Read end of the program's stderr. */

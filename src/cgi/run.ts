@@ -73,7 +73,7 @@ export class CgiRun {
         },
         onEnd: () => {
           spool.finish().then(
-            () => this.#launch(spool.length, (stdin) => spool.pipeTo(stdin), () => spool.dispose()),
+            () => this.#launch(spool.length, spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null, () => spool.dispose()),
             (err: Error) => this.#fail(500, `request body could not be stored: ${err.message}`),
           );
         },
@@ -84,7 +84,7 @@ export class CgiRun {
       this.#launch(declared, (stdin) => this.#streamBody(stdin), () => undefined);
       return;
     }
-    this.#launch(null, (stdin) => stdin.end(), () => undefined);
+    this.#launch(null, null, () => undefined);
   }
 
   /** Pipe mode with Content-Length: the body flows from the socket to stdin as it arrives. */
@@ -109,7 +109,8 @@ export class CgiRun {
     });
   }
 
-  #launch(bodyLength: number | null, feed: (stdin: Writable) => void, cleanup: () => void): void {
+  /** `feed` null: there is no body and the program's stdin is /dev/null. */
+  #launch(bodyLength: number | null, feed: ((stdin: Writable) => void) | null, cleanup: () => void): void {
     if (this.#stage === 'done') return cleanup();
     this.#stage = 'starting';
     const { exchange, plan } = this;
@@ -120,6 +121,7 @@ export class CgiRun {
         args: plan.args,
         env,
         cwd: plan.cwd,
+        stdin: feed === null ? 'null' : 'pipe',
         stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
       }).catch((err: Error) => {
         exchange.logError(`cannot start ${plan.program}: ${err.message}`);
@@ -129,7 +131,7 @@ export class CgiRun {
       if (child !== null && this.#stage === 'done') {
         // The client left (or the run failed) while the program was starting.
         child.kill('SIGKILL');
-        child.stdin.destroy();
+        child.stdin?.destroy();
         child.stdout?.destroy();
         child.stderr.destroy();
         child.exited.then(cleanup);
@@ -143,8 +145,10 @@ export class CgiRun {
       this.#child = child;
       this.#stage = 'running';
       this.#armTimeout();
-      child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
-      feed(child.stdin);
+      if (child.stdin !== null && feed !== null) {
+        child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
+        feed(child.stdin);
+      }
       this.#collectStderr(child);
       if (child.stdout !== null) this.#relay(child);
       child.exited.then((status) => {
