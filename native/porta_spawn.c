@@ -322,9 +322,28 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// killGroup(pgid, signo) → 0 or errno. process.kill(-pgid) throws on ESRCH,
+// the common answer once a program is gone, and exceptions cost a stack trace.
+static napi_value KillGroup(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], result;
+  int32_t pgid = 0, signo = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, args[0], &pgid) != napi_ok ||
+      napi_get_value_int32(env, args[1], &signo) != napi_ok || pgid <= 1) {
+    napi_throw_type_error(env, NULL, "killGroup(pgid > 1, signo)");
+    return NULL;
+  }
+  int rc = kill(-pgid, signo) == 0 ? 0 : errno;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "killGroup", NAPI_AUTO_LENGTH, KillGroup, NULL, &fn);
+  napi_set_named_property(env, exports, "killGroup", fn);
   return exports;
 }

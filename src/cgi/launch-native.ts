@@ -7,13 +7,14 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
-import { killGroup } from './launch-node';
 
 type OnSpawn = (err: Error | null, fds: [pid: number, stdin: number, stdout: number, stderr: number] | null) => void;
 type OnExit = (code: number | null, signal: number | null) => void;
 
 interface SpawnAddon {
   /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (-1 for stdin from /dev/null, stdout in fd mode). */
+  /** kill(-pgid, signo): 0 or the errno. */
+  killGroup(pgid: number, signo: number): number;
   spawn(program: string, args: string[], env: string[], cwd: string, stdinNull: boolean, stdoutFd: number, onSpawn: OnSpawn, onExit: OnExit): void;
 }
 
@@ -47,7 +48,8 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
             stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
             stderr: pipeEnd(stderrFd, 'read'),
             exited,
-            kill: (signal) => killGroup(pid, signal),
+            kill: (signal) => void addon.killGroup(pid, constants.signals[signal]),
+            groupAlive: () => addon.killGroup(pid, 0) === 0,
           });
         };
         const onExit: OnExit = (code, signal) =>

@@ -23,6 +23,15 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const childProcessLauncher: Launcher = {
   kind: 'child_process',
   launch(spec: LaunchSpec): Promise<LaunchedChild> {
@@ -67,5 +76,6 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
       stderr,
       exited,
       kill: (signal) => killGroup(pid, signal),
+      groupAlive: () => groupAlive(pid),
     };
 }

@@ -47,6 +47,8 @@ export interface LaunchedChild {
   readonly exited: Promise<ExitStatus>;
   /** Signal the child's whole process group (it is started as a group leader). */
   kill(signal: NodeJS.Signals): void;
+  /** Is any process of its group still there (the child, or what it left running)? */
+  groupAlive(): boolean;
 }
 
 export interface Launcher {

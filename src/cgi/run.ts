@@ -310,10 +310,10 @@ export class CgiRun {
    */
   #reapGroup(): void {
     const child = this.#child;
-    if (child === null || !groupAlive(child.pid)) return;
+    if (child === null || !child.groupAlive()) return;
     child.kill('SIGTERM');
     setTimeout(() => {
-      if (groupAlive(child.pid)) child.kill('SIGKILL');
+      if (child.groupAlive()) child.kill('SIGKILL');
     }, this.ctx.limits.cgiKillGraceMs).unref();
   }
 
@@ -348,14 +348,6 @@ export class CgiRun {
   }
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The fd behind a net.Socket (Unix): the number the child gets as its stdout. */
 function socketFd(handed: HandedSocket): number | null {
