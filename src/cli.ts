@@ -26,6 +26,7 @@ Serve a folder over HTTP/1.1 and run CGI/1.1 programs (RFC 3875).
   --max-url BYTES          request-target limit (default: 8192)
   --max-body BYTES         request body limit (default: 67108864)
   --max-connections N      simultaneous connections (default: 20000)
+  --max-requests N         requests answered on one connection before it closes (default: 100000)
   --cgi-dir PATH           URL folder whose files are programs; repeatable (default: /cgi-bin, /htbin)
   --cgi-ext LIST           extensions run as CGI anywhere, e.g. .cgi,.py
   --cgi-interpreter E=P    interpreter for an extension, e.g. .py=/usr/bin/python3; repeatable
@@ -72,6 +73,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
       'keepalive-timeout': { type: 'string' }, 'send-timeout': { type: 'string' },
       'max-header-size': { type: 'string' }, 'max-url': { type: 'string' }, 'max-body': { type: 'string' },
       'max-connections': { type: 'string' },
+      'max-requests': { type: 'string' },
       'cgi-dir': { type: 'string', multiple: true }, 'cgi-ext': { type: 'string', multiple: true },
       'cgi-interpreter': { type: 'string', multiple: true }, 'cgi-stdout': { type: 'string' }, 'cgi-spawn': { type: 'string' },
       'cgi-pass-env': { type: 'string', multiple: true }, 'cgi-timeout': { type: 'string' },
@@ -92,6 +94,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     maxUrlLength: count('max-url', values['max-url'], d.maxUrlLength, 16),
     maxBodySize: count('max-body', values['max-body'], d.maxBodySize, 0),
     maxConnections: count('max-connections', values['max-connections'], d.maxConnections),
+    maxRequestsPerConnection: count('max-requests', values['max-requests'], d.maxRequestsPerConnection),
     cgiTimeoutMs: seconds('cgi-timeout', values['cgi-timeout'], d.cgiTimeoutMs),
     cgiMaxRunning: count('cgi-max', values['cgi-max'], d.cgiMaxRunning),
     cgiMaxQueued: count('cgi-queue', values['cgi-queue'], d.cgiMaxQueued, 0),

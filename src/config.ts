@@ -60,7 +60,7 @@ export const defaultLimits: Limits = {
   keepAliveTimeoutMs: 5_000,
   sendTimeoutMs: 60_000,
   lingerMs: 2_000,
-  maxRequestsPerConnection: 10_000,
+  maxRequestsPerConnection: 100_000,
   maxConnections: 20_000,
   cgiTimeoutMs: 30_000,
   cgiKillGraceMs: 2_000,
