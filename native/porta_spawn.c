@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +156,7 @@ typedef struct request {
   char** envp;
   int socket_fd;
   bool stdin_null;
+  int32_t nice;
   int in[2], out[2], err[2];
   pid_t pid;
   int pidfd;
@@ -225,6 +227,9 @@ static void spawn_execute(napi_env env, void* data) {
   if (q->in[0] >= 0) close(q->in[0]), q->in[0] = -1;
   if (q->out[1] >= 0) close(q->out[1]), q->out[1] = -1;
   close(q->err[1]), q->err[1] = -1;
+  // A lower priority for the program (and what it starts), so that serving
+  // files stays quick while programs run; best effort.
+  if (q->nice > 0) setpriority(PRIO_PROCESS, (id_t)q->pid, q->nice);
   q->pidfd = (int)syscall(SYS_pidfd_open, q->pid, 0);
 }
 
@@ -289,28 +294,29 @@ static void spawn_complete(napi_env env, napi_status status, void* data) {
   request_free(env, q);
 }
 
-// spawn(program, args[], env[], cwd, stdinNull, stdoutFd,
+// spawn(program, args[], env[], cwd, stdinNull, stdoutFd, nice,
 //       onSpawn(err, [pid, stdinFd | -1, stdoutFd | -1, stderrFd]), onExit(code, signal))
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value args[8];
+  size_t argc = 9;
+  napi_value args[9];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc < 8) {
-    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdinNull, stdoutFd, onSpawn, onExit)");
+  if (argc < 9) {
+    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdinNull, stdoutFd, nice, onSpawn, onExit)");
     return NULL;
   }
   request_t* q = calloc(1, sizeof *q);
   q->in[0] = q->in[1] = q->out[0] = q->out[1] = q->err[0] = q->err[1] = -1;
   q->pidfd = -1;
-  if (napi_get_value_bool(env, args[4], &q->stdin_null) != napi_ok || napi_get_value_int32(env, args[5], &q->socket_fd) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
+  if (napi_get_value_bool(env, args[4], &q->stdin_null) != napi_ok || napi_get_value_int32(env, args[5], &q->socket_fd) != napi_ok ||
+      napi_get_value_int32(env, args[6], &q->nice) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
       get_string(env, args[3], &q->cwd) != 0 || (q->argv = get_vector(env, args[1], q->program)) == NULL ||
       (q->envp = get_vector(env, args[2], NULL)) == NULL) {
     request_free(env, q);
     napi_throw_type_error(env, NULL, "porta_spawn: bad arguments");
     return NULL;
   }
-  napi_create_reference(env, args[6], 1, &q->on_spawn);
-  napi_create_reference(env, args[7], 1, &q->on_exit);
+  napi_create_reference(env, args[7], 1, &q->on_spawn);
+  napi_create_reference(env, args[8], 1, &q->on_exit);
   napi_value resource_name;
   napi_create_string_utf8(env, "porta:cgi-spawn", NAPI_AUTO_LENGTH, &resource_name);
   if (napi_create_async_work(env, NULL, resource_name, spawn_execute, spawn_complete, q, &q->work) != napi_ok ||

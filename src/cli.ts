@@ -36,6 +36,7 @@ Serve a folder over HTTP/1.1 and run CGI/1.1 programs (RFC 3875).
   --cgi-timeout S          seconds a program may run (default: 30)
   --cgi-max N              programs running at once (default: 64)
   --cgi-queue N            requests waiting for a program slot (default: 256)
+  --cgi-nice N             niceness added to programs, 0-19 (default: 0)
   --help                   this text
   --version                porta's, Node's and llhttp's versions
 `;
@@ -74,6 +75,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
       'max-header-size': { type: 'string' }, 'max-url': { type: 'string' }, 'max-body': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-requests': { type: 'string' },
+      'cgi-nice': { type: 'string' },
       'cgi-dir': { type: 'string', multiple: true }, 'cgi-ext': { type: 'string', multiple: true },
       'cgi-interpreter': { type: 'string', multiple: true }, 'cgi-stdout': { type: 'string' }, 'cgi-spawn': { type: 'string' },
       'cgi-pass-env': { type: 'string', multiple: true }, 'cgi-timeout': { type: 'string' },
@@ -98,6 +100,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     cgiTimeoutMs: seconds('cgi-timeout', values['cgi-timeout'], d.cgiTimeoutMs),
     cgiMaxRunning: count('cgi-max', values['cgi-max'], d.cgiMaxRunning),
     cgiMaxQueued: count('cgi-queue', values['cgi-queue'], d.cgiMaxQueued, 0),
+    cgiNice: Math.min(19, count('cgi-nice', values['cgi-nice'], d.cgiNice, 0)),
   };
   const split = (list: string[] | undefined) => (list ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   const interpreters = { ...defaultSettings.cgiInterpreters };

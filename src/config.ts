@@ -43,6 +43,8 @@ export interface Limits {
   cgiMaxStderr: number;
   /** Local redirects (Location: /path) followed per request (RFC 3875 §6.2.2). */
   cgiMaxLocalRedirects: number;
+  /** Niceness added to CGI programs (0-19), to favour file responses over programs under load. */
+  cgiNice: number;
   /** Files up to this size may be kept in memory by the static cache. */
   staticCacheFileSize: number;
   /** Total bytes the static cache may hold. */
@@ -71,6 +73,7 @@ export const defaultLimits: Limits = {
   cgiBodyMemory: 1024 * 1024,
   cgiMaxStderr: 64 * 1024,
   cgiMaxLocalRedirects: 5,
+  cgiNice: 0,
   staticCacheFileSize: 64 * 1024,
   staticCacheBytes: 32 * 1024 * 1024,
   statCacheMs: 1_000,

@@ -4,6 +4,7 @@
 // why launch-native.ts exists.
 
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
 
 function environmentRecord(env: string[]): Record<string, string> {
@@ -65,6 +66,13 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
       child.stdout?.destroy();
       child.stderr?.destroy();
       throw new Error(`spawn failed${failure === null ? '' : `: ${(failure as Error).message}`}`);
+    }
+    if (spec.nice > 0) {
+      try {
+        setPriority(pid, spec.nice);
+      } catch {
+        // best effort, as in the addon
+      }
     }
     const exited = new Promise<ExitStatus>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));

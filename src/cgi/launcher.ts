@@ -27,6 +27,8 @@ export interface LaunchSpec {
   /** Working directory of the child (the script's folder, as Apache does). */
   cwd: string;
   stdout: StdoutTarget;
+  /** Niceness added to the program (0: none), so static files stay quick beside it. */
+  nice: number;
 }
 
 export interface ExitStatus {

@@ -121,6 +121,7 @@ export class CgiRun {
         args: plan.args,
         env,
         cwd: plan.cwd,
+        nice: this.ctx.limits.cgiNice,
         stdin: feed === null ? 'null' : 'pipe',
         stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
       }).catch((err: Error) => {
