@@ -17,6 +17,7 @@ Serve a folder over HTTP/1.1 and run CGI/1.1 programs (RFC 3875).
   --port N                 port (default: 8080; 0 picks a free one)
   --parser wasm|native     llhttp build: undici's WebAssembly (default) or Node's own
   --quiet                  no access log
+  --trace                  one line on stderr per connection event: states, llhttp events, answers
   --dotfiles               serve names starting with '.' (default: 404)
   --header-timeout S       seconds for a whole request head (default: 10)
   --body-timeout S         seconds a request body may stall (default: 10)
@@ -69,7 +70,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     strict: true,
     options: {
       root: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-      parser: { type: 'string' }, quiet: { type: 'boolean' }, dotfiles: { type: 'boolean' },
+      parser: { type: 'string' }, quiet: { type: 'boolean' }, trace: { type: 'boolean' }, dotfiles: { type: 'boolean' },
       'header-timeout': { type: 'string' }, 'body-timeout': { type: 'string' },
       'keepalive-timeout': { type: 'string' }, 'send-timeout': { type: 'string' },
       'max-header-size': { type: 'string' }, 'max-url': { type: 'string' }, 'max-body': { type: 'string' },
@@ -121,6 +122,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     port,
     parser: oneOf<ParserKind>('parser', values.parser, ['wasm', 'native'], defaultSettings.parser),
     quiet: values.quiet === true,
+    trace: values.trace === true,
     dotfiles: values.dotfiles === true,
     cgiDirs,
     cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : '.' + e)),

@@ -89,6 +89,8 @@ export interface Settings {
   port: number;
   parser: ParserKind;
   quiet: boolean;
+  /** One stderr line per connection event (states, parser events, answers). */
+  trace: boolean;
   /** Serve files whose name starts with a dot. Off: they are 404, as if absent. */
   dotfiles: boolean;
   /** URL path prefixes whose files run as CGI programs. */
@@ -110,6 +112,7 @@ export const defaultSettings: Settings = {
   port: 8080,
   parser: 'wasm',
   quiet: false,
+  trace: false,
   dotfiles: false,
   cgiDirs: ['/cgi-bin', '/htbin'],
   cgiExtensions: [],

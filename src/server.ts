@@ -6,6 +6,7 @@ import type { Settings } from './config';
 import { createHandlers } from './dispatch';
 import { Connection, type ConnectionContext } from './net/connection';
 import { Log } from './log';
+import { createTrace } from './trace';
 
 export interface Porta {
   readonly server: Server;
@@ -28,6 +29,7 @@ export function createPorta(settings: Settings): Porta {
     settings,
     dispatch: handlers.dispatch,
     log,
+    trace: createTrace(settings.trace),
     get draining() {
       return draining;
     },

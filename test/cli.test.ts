@@ -234,3 +234,23 @@ t.test('--header-timeout is in seconds, end to end', async (t) => {
   t.ok(Date.now() - began < 2000, `408 after ${Date.now() - began} ms`);
   t.equal((await porta.stop()).code, 0);
 });
+
+t.test('--trace narrates a connection on stderr: states, llhttp events, the answer', async (t) => {
+  const running = await start(t, ['--quiet', '--trace']);
+  const { data } = await rawRequest(running.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 3000 });
+  t.equal(parseResponses(data)[0]?.status, 200);
+  t.ok(await waitFor(() => /state closing → closed/.test(running.stderr())), 'the trace reaches the close');
+  const lines = running.stderr().split('\n').filter((line) => line.startsWith('trace')).map((line) => line.replace(/^trace\s+[\d.]+ ms\s+conn \d+\s+/, ''));
+  t.same(lines.filter((line) => !line.startsWith('read ')), [
+    'state idle → readingHead',
+    'llhttp head: GET /hello.txt HTTP/1.1, 2 fields',
+    'state readingHead → readingBody',
+    'llhttp message end',
+    'state readingBody → responding',
+    `answered 200, ${readFileSync(join(SITE, 'hello.txt')).length} body bytes, then close`,
+    'state responding → closing',
+    'state closing → closed',
+  ]);
+  t.equal(running.stdout().split('\n').filter((line) => line.includes('GET /hello.txt')).length, 0, '--quiet still silences the access log');
+  await running.stop();
+});

@@ -11,6 +11,7 @@ import { createParser, type ParseError, type ParserSink, type RequestHead, type 
 import { Request, type Peer } from '../http/request';
 import { closingErrorResponse, type HeaderList } from '../http/response';
 import type { Log } from '../log';
+import { quoteBytes, type Trace } from '../trace';
 import { validateHead, wantsKeepAlive } from './head';
 import { stateTimeout, type ConnectionState } from './states';
 
@@ -23,6 +24,8 @@ export interface ConnectionContext {
   settings: Settings;
   dispatch: Dispatch;
   log: Log;
+  /** --trace: observes transitions and parser events; null when off. */
+  trace: Trace | null;
   /** The server is shutting down: finish the current response, then close. */
   readonly draining: boolean;
   onClosed(connection: Connection): void;
@@ -46,10 +49,13 @@ export class Connection implements ParserSink, ExchangeHost {
   #nextBegun = false;
   #requests = 0;
   #bodyBytes = 0;
+  readonly #id: number;
+  static #count = 0;
 
   constructor(socket: Socket, ctx: ConnectionContext) {
     this.socket = socket;
     this.#ctx = ctx;
+    this.#id = ++Connection.#count;
     this.#peer = {
       remoteAddress: socket.remoteAddress ?? '-',
       remotePort: socket.remotePort ?? 0,
@@ -69,6 +75,7 @@ export class Connection implements ParserSink, ExchangeHost {
   // ---- transitions -------------------------------------------------------
 
   #enter(state: ConnectionState): void {
+    if (this.#ctx.trace !== null && state !== this.state) this.#ctx.trace(this.#id, `state ${this.state} → ${state}`);
     this.state = state;
     this.deadline = performance.now() + stateTimeout(state, this.#ctx.settings.limits);
   }
@@ -104,6 +111,7 @@ export class Connection implements ParserSink, ExchangeHost {
   // ---- socket events -----------------------------------------------------
 
   #onData(chunk: Buffer): void {
+    this.#ctx.trace?.(this.#id, `read ${chunk.length} bytes ${quoteBytes(chunk)}`);
     switch (this.state) {
       case 'idle':
       case 'readingHead':
@@ -228,6 +236,7 @@ export class Connection implements ParserSink, ExchangeHost {
 
   onRequestHead(head: RequestHead): void {
     if (this.state !== 'readingHead' && this.state !== 'idle') return;
+    this.#ctx.trace?.(this.#id, `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`);
     const request = new Request(head, this.#peer);
     const verdict = validateHead(request, head, this.#ctx.settings.limits);
     if (verdict.error !== null) {
@@ -261,6 +270,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   onRequestEnd(): boolean {
+    this.#ctx.trace?.(this.#id, `llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
     const exchange = this.#exchange;
     if (this.state !== 'readingBody' || exchange === null) return true;
     exchange.deliverEnd();
@@ -271,6 +281,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   #onParseError(error: ParseError & { following: string }): void {
+    this.#ctx.trace?.(this.#id, `llhttp error ${error.code}: ${error.reason}`);
     if (this.state === 'responding' || this.state === 'draining') {
       this.#deferredError = error; // answered once the current response is out
       return;
@@ -398,6 +409,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   #logExchange(exchange: ConnectionExchange): void {
+    this.#ctx.trace?.(this.#id, `answered ${exchange.status}, ${exchange.bytesSent} body bytes${exchange.closeAfter ? ', then close' : ''}`);
     const req = exchange.request;
     this.#ctx.log.access({
       remoteAddress: this.#peer.remoteAddress,
