@@ -12,28 +12,11 @@
 
 import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
-import { MiB, percentile } from './util';
+import { LoadTally, type LoadOptions, type LoadResult } from './util';
 
-export interface CloseLoadOptions {
-  port: number;
-  path: string;
-  connections: number;
-  durationS: number;
+export interface CloseLoadOptions extends LoadOptions {
   /** Text the body must contain; a response without it counts as an error. */
   expect: string;
-  timeoutMs?: number;
-}
-
-export interface LoadResult {
-  requests: number;
-  seconds: number;
-  rps: number;
-  mibps: number;
-  /** Latency in milliseconds. */
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
 }
 
 interface Outcome {
@@ -77,45 +60,24 @@ function once(port: number, request: Buffer, expect: string, timeoutMs: number):
 }
 
 export async function closeLoad(options: CloseLoadOptions): Promise<LoadResult> {
-  const request = Buffer.from(
-    `GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\nUser-Agent: porta-closeload\r\n` +
-    'Accept: */*\r\nConnection: close\r\n\r\n', 'latin1');
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const start = performance.now();
-  const deadline = start + options.durationS * 1000;
-  const latencies: number[] = [];
-  let bytes = 0;
-  let errors = 0;
-  let non2xx = 0;
-  let last = start;
+  const tally = new LoadTally(options, 'closeload', 'Connection: close\r\n');
   const loop = async () => {
-    while (performance.now() < deadline) {
-      const outcome = await once(options.port, request, options.expect, timeoutMs);
-      last = performance.now();
-      bytes += outcome.bytes;
+    while (performance.now() < tally.deadline) {
+      const outcome = await once(options.port, tally.request, options.expect, tally.timeoutMs);
+      tally.last = performance.now();
+      tally.bytes += outcome.bytes;
       if (outcome.error) {
-        errors++;
+        tally.errors++;
         // A refused connection fails at once: do not spin.
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
-      if (outcome.status < 200 || outcome.status > 299) non2xx++;
-      else latencies.push(outcome.ms);
+      if (outcome.status < 200 || outcome.status > 299) tally.non2xx++;
+      else tally.latencies.push(outcome.ms);
     }
   };
   await Promise.all(Array.from({ length: options.connections }, loop));
-  const seconds = Math.max(1e-3, (last - start) / 1000);
-  latencies.sort((a, b) => a - b);
-  return {
-    requests: latencies.length,
-    seconds,
-    rps: latencies.length / seconds,
-    mibps: bytes / MiB / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    non2xx,
-  };
+  return tally.result();
 }
 
 async function main(): Promise<void> {

@@ -2,17 +2,10 @@
 // each step (usually one server) in turn, A B A B …, then medians per row and
 // the reference row's ratio to every other row, round by round.
 
-import { median } from './util';
+import { median, type LoadFigures } from './util';
 
 /** One measurement of one row in one round. NaN where a figure does not apply. */
-export interface Sample {
-  rps: number;
-  mibps: number;
-  /** Latency in milliseconds. */
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
+export interface Sample extends LoadFigures {
   /** Resident memory in MiB (W7). */
   rss: number;
   /** Workload-specific figures (connections held open, …). */
@@ -41,7 +34,8 @@ export interface RowResult {
   ratio?: Spread;
 }
 
-export interface WorkloadResult {
+/** What a workload is and how its rows are compared: given by the workload, kept in its result. */
+export interface WorkloadHead {
   name: string;
   title: string;
   /** The load generator ("autocannon", "closeload", …). */
@@ -51,6 +45,9 @@ export interface WorkloadResult {
   reference: string;
   /** What the ratio column means, in words. */
   ratioNote: string;
+}
+
+export interface WorkloadResult extends WorkloadHead {
   rows: RowResult[];
   notes: string[];
 }
@@ -100,13 +97,7 @@ function medianSample(rounds: Sample[]): Sample {
   });
 }
 
-export interface RunSpec {
-  name: string;
-  title: string;
-  tool: string;
-  ratioMetric: Metric;
-  reference: string;
-  ratioNote: string;
+export interface RunSpec extends WorkloadHead {
   steps: Step[];
   /** Rows that get a ratio (default: every row but the reference). */
   compare?: string[];

@@ -1,35 +1,20 @@
-// A keep-alive load generator for large bodies (W3). autocannon appends every
-// body chunk to a JS string (pipelinedRequestsQueue.addBody), which held every
-// server to ~50 MiB/s on a 10 MiB file here while curl read 400+ MiB/s: it
-// measured itself. This one counts body bytes and keeps none.
+// A keep-alive load generator (W3's large bodies, W6's static half).
+// autocannon appends every body chunk to a JS string
+// (pipelinedRequestsQueue.addBody), which held every server to ~50 MiB/s on a
+// 10 MiB file here while curl read 400+ MiB/s: it measured itself. This one
+// counts body bytes and keeps none, and records latency with
+// performance.now()'s sub-ms precision (autocannon's is whole milliseconds).
 //
 // N connections, each: write GET, read the head (status, Content-Length),
 // count the body's bytes, record the latency (request written to last byte),
 // send the next request on the same connection.
 
 import { connect, type Socket } from 'node:net';
-import type { LoadResult } from './closeload';
-import { MiB, percentile } from './util';
+import { LoadTally, type LoadOptions, type LoadResult } from './util';
 
-export interface KeepLoadOptions {
-  port: number;
-  path: string;
-  connections: number;
-  durationS: number;
-  timeoutMs?: number;
-}
-
-export function keepLoad(options: KeepLoadOptions): Promise<LoadResult> {
-  const request = Buffer.from(`GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\n` +
-    'User-Agent: porta-keepload\r\nAccept: */*\r\n\r\n', 'latin1');
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const start = performance.now();
-  const deadline = start + options.durationS * 1000;
-  const latencies: number[] = [];
-  let bytes = 0;
-  let errors = 0;
-  let non2xx = 0;
-  let last = start;
+export function keepLoad(options: LoadOptions): Promise<LoadResult> {
+  const tally = new LoadTally(options, 'keepload');
+  const { deadline, timeoutMs } = tally;
 
   const connection = () => new Promise<void>((resolve) => {
     let socket: Socket;
@@ -54,20 +39,20 @@ export function keepLoad(options: KeepLoadOptions): Promise<LoadResult> {
     };
     const send = () => {
       sentAt = performance.now();
-      socket.write(request);
+      socket.write(tally.request);
     };
     const fail = () => {
       if (remaining === -2) return;
       remaining = -2;
-      errors++;
+      tally.errors++;
       socket.destroy();
       setTimeout(open, 10);
     };
     const done = () => {
       const now = performance.now();
-      last = now;
-      if (status >= 200 && status <= 299) latencies.push(now - sentAt);
-      else non2xx++;
+      tally.last = now;
+      if (status >= 200 && status <= 299) tally.latencies.push(now - sentAt);
+      else tally.non2xx++;
       head = null;
       remaining = -1;
       if (now >= deadline || closeAfter) {
@@ -79,7 +64,7 @@ export function keepLoad(options: KeepLoadOptions): Promise<LoadResult> {
       send();
     };
     const onData = (chunk: Buffer) => {
-      bytes += chunk.length;
+      tally.bytes += chunk.length;
       const current = socket;
       let at = 0;
       while (at < chunk.length) {
@@ -107,18 +92,5 @@ export function keepLoad(options: KeepLoadOptions): Promise<LoadResult> {
     open();
   });
 
-  return Promise.all(Array.from({ length: options.connections }, connection)).then(() => {
-    const seconds = Math.max(1e-3, (last - start) / 1000);
-    latencies.sort((a, b) => a - b);
-    return {
-      requests: latencies.length,
-      seconds,
-      rps: latencies.length / seconds,
-      mibps: bytes / MiB / seconds,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      errors,
-      non2xx,
-    };
-  });
+  return Promise.all(Array.from({ length: options.connections }, connection)).then(() => tally.result());
 }

@@ -24,7 +24,7 @@ Workloads (default: all):
   W3  GET /10m.bin, 8 connections (MiB/s)              porta node nginx nginx-2w
   W4  CGI hello.sh, 16 connections (+ start-up floor)  porta porta-pipe nginx python
   W5  CGI hello.py, 16 connections (+ start-up floor)  porta porta-pipe nginx python
-  W6  W1 on porta alone, then beside W4: static p99 ratio
+  W6  GET /1k.bin on porta alone, then beside W4: static p99 ratio
   W7  10,000 idle keep-alive connections: RSS          porta node
   parser  requests/s of each llhttp build through porta's parser interface
 

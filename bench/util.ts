@@ -1,6 +1,7 @@
 // Shared pieces of the harness: the child-process registry (every process the
 // harness starts is killed at the end, on error and on SIGINT), free ports,
-// waiting for a listener, and small statistics.
+// waiting for a listener, small statistics, and the figures and tally that the
+// load generators (closeload, keepload) share.
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -179,6 +180,73 @@ export function openFileLimit(): number {
 }
 
 export const MiB = 1024 * 1024;
+
+/** The figures a load run yields; the harness's Sample carries them too. NaN where one does not apply. */
+export interface LoadFigures {
+  rps: number;
+  mibps: number;
+  /** Latency in milliseconds. */
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** What closeload and keepload return (closeload prints it as JSON). */
+export interface LoadResult extends LoadFigures {
+  requests: number;
+  seconds: number;
+}
+
+export interface LoadOptions {
+  port: number;
+  path: string;
+  connections: number;
+  durationS: number;
+  timeoutMs?: number;
+}
+
+/**
+ * The running counts of one load run: the request every connection sends, when
+ * the run ends, the latencies of 2xx answers, bytes read, errors, non-2xx
+ * answers and when the last answer ended; `result()` sums them up.
+ */
+export class LoadTally {
+  readonly request: Buffer;
+  readonly timeoutMs: number;
+  readonly start: number;
+  readonly deadline: number;
+  readonly latencies: number[] = [];
+  bytes = 0;
+  errors = 0;
+  non2xx = 0;
+  last: number;
+
+  /** `agent` goes into `User-Agent: porta-AGENT`; `headers` (each ending in CRLF) after `Accept`. */
+  constructor(options: LoadOptions, agent: string, headers = '') {
+    this.request = Buffer.from(`GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\n` +
+      `User-Agent: porta-${agent}\r\nAccept: */*\r\n${headers}\r\n`, 'latin1');
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.start = performance.now();
+    this.deadline = this.start + options.durationS * 1000;
+    this.last = this.start;
+  }
+
+  result(): LoadResult {
+    const seconds = Math.max(1e-3, (this.last - this.start) / 1000);
+    const latencies = this.latencies.sort((a, b) => a - b);
+    return {
+      requests: latencies.length,
+      seconds,
+      rps: latencies.length / seconds,
+      mibps: this.bytes / MiB / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      errors: this.errors,
+      non2xx: this.non2xx,
+    };
+  }
+}
 
 function cpuTimes(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';

@@ -1,6 +1,6 @@
 // W1…W7 and `parser`: which servers, which load, which figure is compared.
 
-import { closeLoad, type LoadResult } from './closeload';
+import { closeLoad } from './closeload';
 import { HELLO_PY_TEXT, HELLO_SH_TEXT, type Docroot } from './docroot';
 import { startupFloor } from './floor';
 import { runAlternating, sample, type Context, type Sample, type Step, type WorkloadResult } from './harness';
@@ -9,7 +9,7 @@ import { keepLoad } from './keepload';
 import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
 import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
-import { openFileLimit, rssMiB, sleep, spawnTracked } from './util';
+import { openFileLimit, rssMiB, sleep, spawnTracked, type LoadResult } from './util';
 
 export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'parser'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
@@ -152,8 +152,9 @@ async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
   const started = await startServer('porta', docroot);
   if (!started.ok) throw new Error(`W6 needs porta: ${started.skipped}`);
   const porta = started.server;
-  const staticLoad = (durationS: number) =>
-    cannon({ port: porta.port, path: '/1k.bin', connections: 50, durationS });
+  // keepload, not autocannon: autocannon keeps latency in whole milliseconds, too coarse for a p99 ratio.
+  const staticLoad = async (durationS: number) =>
+    closeSample(await keepLoad({ port: porta.port, path: '/1k.bin', connections: 50, durationS }));
   // The CGI load runs in a process of its own, so the two clients do not share one event loop.
   const cgiLoad = (durationS: number) => new Promise<LoadResult>((resolve, reject) => {
     const child = spawnTracked(process.execPath, [`${__dirname}/closeload.js`, '--port', String(porta.port),
@@ -173,12 +174,17 @@ async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
   try {
     return await runAlternating(ctx, {
       name: 'W6',
-      title: 'porta: W1 static load alone, then W1 while W4 (hello.sh, 16 conns) runs on the same porta',
-      tool: 'autocannon + closeload (separate process)',
+      title: 'porta: GET /1k.bin, 50 conns, keep-alive alone, then while W4 (hello.sh, 16 conns) runs on the same porta',
+      tool: 'keepload + closeload (separate process)',
       ratioMetric: 'p99',
       reference: 'static beside CGI',
       ratioNote: 'static p99 beside CGI ÷ static p99 alone (the interference factor)',
       compare: ['static alone'],
+      notes: [
+        'static: keepload (bench/keepload.ts), 50 keep-alive connections, GET /1k.bin, latency request written to last byte ' +
+        'with sub-ms precision (autocannon rounds latency to whole ms, too coarse for a p99 ratio)',
+        'CGI: closeload (bench/closeload.ts) in a process of its own, 16 connections, /cgi-bin/hello.sh, latency connect to EOF',
+      ],
       steps: [
         {
           labels: ['static alone'],
