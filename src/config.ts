@@ -49,6 +49,11 @@ export interface Limits {
   staticCacheFileSize: number;
   /** Total bytes the static cache may hold. */
   staticCacheBytes: number;
+  /**
+   * Bytes read from disk at a time for a streamed file. A slow client holds at
+   * most about two of these (one read, one queued on the socket).
+   */
+  staticReadChunk: number;
   /** How long a stat() result is trusted (ms). */
   statCacheMs: number;
 }
@@ -76,6 +81,9 @@ export const defaultLimits: Limits = {
   cgiNice: 0,
   staticCacheFileSize: 64 * 1024,
   staticCacheBytes: 32 * 1024 * 1024,
+  // 512 KiB: fewer syscalls and loop turns per MiB; W3 measured 0.85× nginx at
+  // 256 KiB and 1.14× at 512 KiB in the same runs.
+  staticReadChunk: 512 * 1024,
   statCacheMs: 1_000,
 };
 

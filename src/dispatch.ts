@@ -32,6 +32,7 @@ export function createHandlers(settings: Settings): Handlers {
     cacheFileSize: limits.staticCacheFileSize,
     cacheBytes: limits.staticCacheBytes,
     statCacheMs: limits.statCacheMs,
+    readChunk: limits.staticReadChunk,
   });
   const documentRoot = staticFiles.files.realRoot;
   const { launcher, note: launcherNote } = chooseLauncher(settings.cgiSpawn);

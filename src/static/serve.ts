@@ -20,6 +20,8 @@ export interface StaticOptions {
   cacheBytes: number;
   /** How long a stat/realpath answer is reused (0: never). */
   statCacheMs: number;
+  /** Bytes read from disk at a time when streaming a file. */
+  readChunk: number;
 }
 
 const INDEX_FILES = ['index.html', 'index.htm'];
@@ -214,7 +216,7 @@ export class StaticFiles {
 
   /** send_file: stream from disk, reading only as fast as the client takes it. */
   #streamFile(exchange: Exchange, status: number, headers: HeaderList, fsPath: string, start: number, end: number): void {
-    const stream = createReadStream(fsPath, { start, end, highWaterMark: 256 * 1024 });
+    const stream = createReadStream(fsPath, { start, end, highWaterMark: this.#options.readChunk });
     let started = false;
     exchange.onClose(() => stream.destroy());
     stream.on('open', () => {
