@@ -103,6 +103,8 @@ export async function startServer(name: ServerName, docroot: Docroot, options: S
       const args = [PORTA_CLI, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
       if (name === 'porta-pipe') args.push('--cgi-stdout', 'pipe');
       if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
+      // For experiments: extra porta flags, e.g. PORTA_BENCH_ARGS='--cgi-nice 10'.
+      args.push(...(process.env['PORTA_BENCH_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''));
       const child = spawnTracked(process.execPath, args);
       return { ok: true, server: await started(name, child, port, [child]) };
     }
