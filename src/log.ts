@@ -20,13 +20,13 @@ function clfTime(): string {
   return stamp;
 }
 
-export interface AccessEntry {
-  remoteAddress: string;
-  /** `METHOD target HTTP/x.y`, or '-' when no request line was understood. */
-  requestLine: string;
-  status: number;
-  bytes: number;
-  durationMs: number;
+/** What the access log needs of a request (src/http/request.ts has it). */
+export interface LoggedRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly protocol: string;
+  /** performance.now() when its head arrived. */
+  readonly startedAt: number;
 }
 
 export class Log {
@@ -38,12 +38,15 @@ export class Log {
     this.#quiet = quiet;
   }
 
-  access(entry: AccessEntry): void {
+  /** One CLF line, plus the response time in ms; `request` null when no request line was understood. */
+  access(remoteAddress: string, request: LoggedRequest | null, status: number, bytes: number): void {
     if (this.#quiet) return;
+    const requestLine = request === null ? '-' : `${request.method} ${request.target} ${request.protocol}`;
+    const durationMs = request === null ? 0 : performance.now() - request.startedAt;
     // CLF quotes the request line; a quote or control byte in it must not break the format.
-    const line = entry.requestLine.replace(/["\\\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-    this.#buffer += `${entry.remoteAddress} - - [${clfTime()}] "${line}" ${entry.status} ` +
-      `${entry.bytes === 0 ? '-' : entry.bytes} ${entry.durationMs.toFixed(3)}\n`;
+    const line = requestLine.replace(/["\\\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+    this.#buffer += `${remoteAddress} - - [${clfTime()}] "${line}" ${status} ` +
+      `${bytes === 0 ? '-' : bytes} ${durationMs.toFixed(3)}\n`;
     if (this.#buffer.length >= FLUSH_AT) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;

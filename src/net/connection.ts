@@ -410,14 +410,7 @@ export class Connection implements ParserSink, ExchangeHost {
 
   #logExchange(exchange: ConnectionExchange): void {
     this.#ctx.trace?.(this.#id, `answered ${exchange.status}, ${exchange.bytesSent} body bytes${exchange.closeAfter ? ', then close' : ''}`);
-    const req = exchange.request;
-    this.#ctx.log.access({
-      remoteAddress: this.#peer.remoteAddress,
-      requestLine: `${req.method} ${req.target} ${req.protocol}`,
-      status: exchange.status,
-      bytes: exchange.bytesSent,
-      durationMs: performance.now() - req.startedAt,
-    });
+    this.#ctx.log.access(this.#peer.remoteAddress, exchange.request, exchange.status, exchange.bytesSent);
   }
 
   // ---- endings -----------------------------------------------------------------
@@ -440,13 +433,7 @@ export class Connection implements ParserSink, ExchangeHost {
     }
     const req = request ?? exchange?.request ?? null;
     this.socket.write(closingErrorResponse(status, error.detail, extra, req?.method === 'HEAD'));
-    this.#ctx.log.access({
-      remoteAddress: this.#peer.remoteAddress,
-      requestLine: req === null ? '-' : `${req.method} ${req.target} ${req.protocol}`,
-      status,
-      bytes: 0,
-      durationMs: req === null ? 0 : performance.now() - req.startedAt,
-    });
+    this.#ctx.log.access(this.#peer.remoteAddress, req, status, 0);
     if (exchange !== null) {
       this.#exchange = null;
       exchange.phase = 'aborted';
