@@ -311,6 +311,9 @@ export class WasmParser implements RequestParser {
     this.#inTrailers = true;
     this.#awaitingHead = false;
     this.#headerBytes = 0;
+    // The head is the sink's now; an idle keep-alive connection keeps nothing of it.
+    this.#url = '';
+    this.#rawHeaders = [];
     this.#sink.onRequestHead(head);
     return 0;
   }
