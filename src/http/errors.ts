@@ -6,7 +6,7 @@
 import { URL_OVERFLOW } from './parser/types';
 
 export type RequestErrorName =
-  | 'badRequest'          // malformed message: any llhttp error not named below
+  | 'badRequest'          // malformed message; every llhttp error not named below
   | 'headerTooLarge'      // HPE_HEADER_OVERFLOW, RFC 6585 §5
   | 'uriTooLong'          // RFC 9110 §15.5.15
   | 'badVersion'          // HTTP/0.9, HTTP/2.0 on this port, HTTP/1.9 …

@@ -166,3 +166,42 @@ export function tempDir(prefix = 'porta-test-'): { dir: string; remove: () => vo
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** Everything a socket receives, with a way to wait for a condition. */
+export class Collector {
+  data: Buffer = Buffer.alloc(0);
+  closed = false;
+  #wakers: Array<() => void> = [];
+
+  constructor(socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.data = Buffer.concat([this.data, d]);
+      this.#wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.#wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  #wake(): void {
+    for (const wake of this.#wakers.splice(0)) wake();
+  }
+
+  async waitFor(condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (!condition()) {
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wakers.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+}

@@ -4,9 +4,8 @@
 
 import t, { type Test } from 'tap';
 import { cpSync, mkdirSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { openSocket, parseResponses, rawRequest, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
+import { Collector, type ParsedResponse, type TestServer, openSocket, parseResponses, rawRequest, startPorta, tempDir } from '../helpers/porta';
 
 const SITE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'site');
 const CGI_FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
@@ -25,44 +24,6 @@ async function server(t: Test): Promise<TestServer> {
   return s;
 }
 
-/** Everything a socket receives, with a way to wait for a condition. */
-class Collector {
-  data: Buffer = Buffer.alloc(0);
-  closed = false;
-  #wakers: Array<() => void> = [];
-
-  constructor(socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.#wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.#wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  #wake(): void {
-    for (const wake of this.#wakers.splice(0)) wake();
-  }
-
-  async waitFor(condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    while (!condition()) {
-      const left = end - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wakers.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return true;
-  }
-}
 
 function complete(data: Buffer, heads: boolean[] = []): ParsedResponse | undefined {
   try {
