@@ -45,7 +45,7 @@ export function createHandlers(settings: Settings): Handlers {
     }
     const verdict = resolveRequestPath(documentRoot, exchange.request.path, { dotfiles: settings.dotfiles });
     if (verdict.kind === 'ok' && cgi.handle(exchange, verdict.segments)) return;
-    staticFiles.serve(exchange);
+    staticFiles.serve(exchange, verdict);
   };
 
   const cgi: CgiHost = new CgiHost({

@@ -3,7 +3,7 @@
 // through here, so one test suite guards every way of escaping the root.
 
 import { realpath } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { sep } from 'node:path';
 
 export type PathVerdict =
   | { kind: 'ok'; segments: string[]; fsPath: string; trailingSlash: boolean }
@@ -27,14 +27,16 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
   const segments: string[] = [];
   for (let i = 1; i < rawSegments.length; i++) {
     const raw = rawSegments[i] as string;
-    // An encoded slash or backslash would let one segment act as two (Apache's
-    // AllowEncodedSlashes Off answers 404 the same way).
-    if (/%(?:2f|5c)/i.test(raw)) return { kind: 'hidden', reason: 'encoded slash in path' };
-    let segment: string;
-    try {
-      segment = decodeURIComponent(raw);
-    } catch {
-      return { kind: 'bad', reason: 'malformed percent-encoding' };
+    let segment = raw;
+    if (raw.includes('%')) {
+      // An encoded slash or backslash would let one segment act as two (Apache's
+      // AllowEncodedSlashes Off answers 404 the same way).
+      if (/%(?:2f|5c)/i.test(raw)) return { kind: 'hidden', reason: 'encoded slash in path' };
+      try {
+        segment = decodeURIComponent(raw);
+      } catch {
+        return { kind: 'bad', reason: 'malformed percent-encoding' };
+      }
     }
     if (segment.includes('\0')) return { kind: 'bad', reason: 'NUL byte in path' };
     if (segment.includes('\\')) return { kind: 'bad', reason: 'backslash in path' };
@@ -50,7 +52,10 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
     segments.push(segment);
   }
   const trailingSlash = urlPath.endsWith('/');
-  return { kind: 'ok', segments, fsPath: segments.length === 0 ? root : join(root, ...segments), trailingSlash };
+  // The segments are already normalised (no '', '.', '..', no separator inside):
+  // joining them needs no path.join.
+  const fsPath = segments.length === 0 ? root : (root.endsWith(sep) ? root : root + sep) + segments.join(sep);
+  return { kind: 'ok', segments, fsPath, trailingSlash };
 }
 
 /**

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { contentType } from 'mime-types';
 import type { Exchange } from '../http/exchange';
-import { resolveRequestPath } from '../http/path';
+import { resolveRequestPath, type PathVerdict } from '../http/path';
 import type { HeaderList } from '../http/response';
 import { acceptsEncoding, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
 import { Files, SmallFileCache } from './files';
@@ -44,10 +44,10 @@ export class StaticFiles {
     this.#cache = new SmallFileCache(options.cacheFileSize, options.cacheBytes);
   }
 
-  /** Answer `exchange` from the document root. */
-  serve(exchange: Exchange): void {
+  /** Answer `exchange` from the document root; `verdict` is the path already resolved by dispatch, if it was. */
+  serve(exchange: Exchange, resolved?: PathVerdict): void {
     const req = exchange.request;
-    const verdict = resolveRequestPath(this.files.realRoot, req.path, { dotfiles: this.#options.dotfiles });
+    const verdict = resolved ?? resolveRequestPath(this.files.realRoot, req.path, { dotfiles: this.#options.dotfiles });
     if (verdict.kind === 'bad') return exchange.sendError(400, verdict.reason);
     if (verdict.kind === 'hidden') return exchange.sendError(404, 'not found');
     const found = this.files.lookup(verdict.fsPath);
