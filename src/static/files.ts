@@ -1,8 +1,9 @@
 // Looking files up. stat and realpath run synchronously: on a local disk they
-// cost a few µs, far less than a thread-pool round trip. Their answers are
-// reused for `statCacheMs` (nginx's open_file_cache does the same), so a
-// changed file shows within that time; the bytes of small files are kept,
-// keyed by what stat says about them, so they are never served stale.
+// cost a few µs, far less than a thread-pool round trip. Answers for files
+// and folders that exist are reused for `statCacheMs` (nginx's open_file_cache
+// does the same), so a changed file shows within that time; a missing one is
+// looked for again on every request. The bytes of small files are kept, keyed
+// by what stat says about them, so they always match the validators sent.
 
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
@@ -33,6 +34,9 @@ export class Files {
     const known = this.#remembered.get(fsPath);
     if (known !== undefined && known.until > now) return known.lookup;
     const lookup = this.#lookupNow(fsPath);
+    // A missing file is asked again every time: one created a moment after a
+    // 404 is served at once (nginx's open_file_cache_errors off).
+    if (lookup.kind === 'missing') return lookup;
     if (this.#remembered.size >= MAX_REMEMBERED) this.#remembered.clear();
     this.#remembered.set(fsPath, { lookup, until: now + this.#ttlMs });
     return lookup;

@@ -116,7 +116,7 @@ export class StaticFiles {
     let bodyPath = fsPath;
     let bodyStat = stat;
     let coding: string | null = null;
-    const vary = this.#hasPrecompressed(fsPath);
+    const vary = this.#hasPrecompressed(fsPath, stat);
     if (vary) {
       for (const { coding: c, suffix } of PRECOMPRESSED) {
         if (!acceptsEncoding(req, c)) continue;
@@ -256,11 +256,17 @@ export class StaticFiles {
     return known;
   }
 
-  #hasPrecompressed(fsPath: string): boolean {
-    for (const { suffix } of PRECOMPRESSED) {
-      if (this.files.lookup(fsPath + suffix).kind === 'file') return true;
+  // Whether siblings exist is remembered with the file's own lookup (the same
+  // Stats object), so the common file without siblings costs no extra stat.
+  readonly #siblingsMemo = new WeakMap<Stats, boolean>();
+
+  #hasPrecompressed(fsPath: string, stat: Stats): boolean {
+    let known = this.#siblingsMemo.get(stat);
+    if (known === undefined) {
+      known = PRECOMPRESSED.some(({ suffix }) => this.files.lookup(fsPath + suffix).kind === 'file');
+      this.#siblingsMemo.set(stat, known);
     }
-    return false;
+    return known;
   }
 
   #contentType(fsPath: string): string {
