@@ -8,10 +8,11 @@ import type { Settings } from '../config';
 import { ERROR_STATUS, parseErrorName, type RequestError } from '../http/errors';
 import type { Exchange } from '../http/exchange';
 import { createParser, type ParseError, type ParserSink, type RequestHead, type RequestParser } from '../http/parser';
-import { Request, type Peer } from '../http/request';
+import { Request } from '../http/request';
 import { closingErrorResponse, type HeaderList } from '../http/response';
 import type { Log } from '../log';
 import { quoteBytes, type Trace } from '../trace';
+import { ConnectionReport } from './report';
 import { validateHead, wantsKeepAlive } from './head';
 import { stateTimeout, type ConnectionState } from './states';
 
@@ -39,7 +40,7 @@ export class Connection implements ParserSink, ExchangeHost {
 
   readonly #ctx: ConnectionContext;
   readonly #parser: RequestParser;
-  readonly #peer: Peer;
+  readonly #report: ConnectionReport;
   #exchange: ConnectionExchange | null = null;
   /** Bytes after the paused message boundary, not yet parsed. */
   #tail: Buffer | null = null;
@@ -49,22 +50,13 @@ export class Connection implements ParserSink, ExchangeHost {
   #nextBegun = false;
   #requests = 0;
   #bodyBytes = 0;
-  readonly #id: number;
-  static #count = 0;
 
   constructor(socket: Socket, ctx: ConnectionContext) {
     this.socket = socket;
     this.#ctx = ctx;
-    this.#id = ++Connection.#count;
-    this.#peer = {
-      remoteAddress: socket.remoteAddress ?? '-',
-      remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '-',
-      localPort: socket.localPort ?? 0,
-    };
+    this.#report = new ConnectionReport(socket, ctx.log, ctx.trace);
     this.#parser = createParser(ctx.settings.parser, this, { maxHeaderSize: ctx.settings.limits.maxHeaderSize });
     this.deadline = performance.now() + ctx.settings.limits.keepAliveTimeoutMs;
-    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
     socket.on('drain', () => this.#onDrain());
@@ -75,7 +67,7 @@ export class Connection implements ParserSink, ExchangeHost {
   // ---- transitions -------------------------------------------------------
 
   #enter(state: ConnectionState): void {
-    if (this.#ctx.trace !== null && state !== this.state) this.#ctx.trace(this.#id, `state ${this.state} → ${state}`);
+    if (state !== this.state) this.#report.trace?.(`state ${this.state} → ${state}`);
     this.state = state;
     this.deadline = performance.now() + stateTimeout(state, this.#ctx.settings.limits);
   }
@@ -111,7 +103,7 @@ export class Connection implements ParserSink, ExchangeHost {
   // ---- socket events -----------------------------------------------------
 
   #onData(chunk: Buffer): void {
-    this.#ctx.trace?.(this.#id, `read ${chunk.length} bytes ${quoteBytes(chunk)}`);
+    this.#report.trace?.(`read ${chunk.length} bytes ${quoteBytes(chunk)}`);
     switch (this.state) {
       case 'idle':
       case 'readingHead':
@@ -141,7 +133,7 @@ export class Connection implements ParserSink, ExchangeHost {
       status = this.#parser.execute(chunk);
     } catch (err) {
       // A handler threw inside a parser callback: the parser's state is lost.
-      this.#ctx.log.error(`internal error: ${(err as Error).stack ?? String(err)}`);
+      this.#report.error(null, `internal error: ${(err as Error).stack ?? String(err)}`);
       this.#fail({ name: 'badRequest', detail: 'internal error' }, 500);
       return;
     } finally {
@@ -236,8 +228,8 @@ export class Connection implements ParserSink, ExchangeHost {
 
   onRequestHead(head: RequestHead): void {
     if (this.state !== 'readingHead' && this.state !== 'idle') return;
-    this.#ctx.trace?.(this.#id, `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`);
-    const request = new Request(head, this.#peer);
+    this.#report.trace?.(`llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`);
+    const request = new Request(head, this.#report.peer);
     const verdict = validateHead(request, head, this.#ctx.settings.limits);
     if (verdict.error !== null) {
       this.#failRequest(request, verdict.error, verdict.extraHeaders);
@@ -270,7 +262,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   onRequestEnd(): boolean {
-    this.#ctx.trace?.(this.#id, `llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
+    this.#report.trace?.(`llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
     const exchange = this.#exchange;
     if (this.state !== 'readingBody' || exchange === null) return true;
     exchange.deliverEnd();
@@ -281,7 +273,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   #onParseError(error: ParseError & { following: string }): void {
-    this.#ctx.trace?.(this.#id, `llhttp error ${error.code}: ${error.reason}`);
+    this.#report.trace?.(`llhttp error ${error.code}: ${error.reason}`);
     if (this.state === 'responding' || this.state === 'draining') {
       this.#deferredError = error; // answered once the current response is out
       return;
@@ -400,8 +392,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   logError(exchange: ConnectionExchange, message: string): void {
-    const req = exchange.request;
-    this.#ctx.log.error(`${this.#peer.remoteAddress}:${this.#peer.remotePort} "${req.method} ${req.target}": ${message}`);
+    this.#report.error(exchange.request, message);
   }
 
   logAccess(exchange: ConnectionExchange): void {
@@ -409,8 +400,7 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   #logExchange(exchange: ConnectionExchange): void {
-    this.#ctx.trace?.(this.#id, `answered ${exchange.status}, ${exchange.bytesSent} body bytes${exchange.closeAfter ? ', then close' : ''}`);
-    this.#ctx.log.access(this.#peer.remoteAddress, exchange.request, exchange.status, exchange.bytesSent);
+    this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, exchange.closeAfter);
   }
 
   // ---- endings -----------------------------------------------------------------
@@ -433,7 +423,7 @@ export class Connection implements ParserSink, ExchangeHost {
     }
     const req = request ?? exchange?.request ?? null;
     this.socket.write(closingErrorResponse(status, error.detail, extra, req?.method === 'HEAD'));
-    this.#ctx.log.access(this.#peer.remoteAddress, req, status, 0);
+    this.#report.answered(req, status, 0, true);
     if (exchange !== null) {
       this.#exchange = null;
       exchange.phase = 'aborted';

@@ -1,0 +1,40 @@
+// What one connection tells the outside: the access log, the error log and,
+// with --trace, each step of its life. It only observes; nothing it writes is
+// read back by porta.
+
+import type { Socket } from 'node:net';
+import type { Peer } from '../http/request';
+import type { LoggedRequest, Log } from '../log';
+import type { Trace } from '../trace';
+
+let connections = 0;
+
+export class ConnectionReport {
+  readonly peer: Peer;
+  /** One trace line for this connection; null when --trace is off (callers use `?.`, so no string is built). */
+  readonly trace: ((event: string) => void) | null;
+  readonly #log: Log;
+
+  constructor(socket: Socket, log: Log, trace: Trace | null) {
+    this.peer = {
+      remoteAddress: socket.remoteAddress ?? '-',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '-',
+      localPort: socket.localPort ?? 0,
+    };
+    this.#log = log;
+    const id = ++connections;
+    this.trace = trace === null ? null : (event) => trace(id, event);
+  }
+
+  /** A request answered (`request` null when no request line was understood). */
+  answered(request: LoggedRequest | null, status: number, bytes: number, closes: boolean): void {
+    this.trace?.(`answered ${status}, ${bytes} body bytes${closes ? ', then close' : ''}`);
+    this.#log.access(this.peer.remoteAddress, request, status, bytes);
+  }
+
+  error(request: LoggedRequest | null, message: string): void {
+    const about = request === null ? '' : ` "${request.method} ${request.target}"`;
+    this.#log.error(`${this.peer.remoteAddress}:${this.peer.remotePort}${about}: ${message}`);
+  }
+}
