@@ -5,18 +5,13 @@
 import t from 'tap';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseResponses, rawRequest, startPorta, tempDir, type ParsedResponse } from '../helpers/porta';
+import { getOnce, startPorta, tempDir } from '../helpers/porta';
 
 const SCRIPT = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran %s\\n' \"$SCRIPT_NAME\"\n";
 
 function write(path: string, body: string, executable: boolean): void {
   writeFileSync(path, body);
   chmodSync(path, executable ? 0o755 : 0o644);
-}
-
-async function get(port: number, target: string): Promise<ParsedResponse | undefined> {
-  const { data } = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
-  return parseResponses(data)[0];
 }
 
 t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
@@ -32,24 +27,24 @@ t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
 
   const defaults = await startPorta({ root: dir, cgiStdout: 'pipe' });
   t.teardown(() => defaults.close());
-  const htbin = await get(defaults.port, '/htbin/run.sh');
+  const htbin = await getOnce(defaults.port, '/htbin/run.sh');
   t.equal(htbin?.status, 200, '/htbin is a CGI folder by default, as in Python');
   t.equal(htbin?.body.toString(), 'ran /htbin/run.sh\n');
-  const viaSh = await get(defaults.port, '/cgi-bin/noexec.sh');
+  const viaSh = await getOnce(defaults.port, '/cgi-bin/noexec.sh');
   t.equal(viaSh?.status, 200, 'a .sh that is not executable runs through sh');
   t.equal(viaSh?.body.toString(), 'ran /cgi-bin/noexec.sh\n');
-  t.equal((await get(defaults.port, '/cgi-bin/noexec.bin'))?.status, 403, 'no interpreter and no +x: 403');
-  const notCgi = await get(defaults.port, '/scripts/run.sh');
+  t.equal((await getOnce(defaults.port, '/cgi-bin/noexec.bin'))?.status, 403, 'no interpreter and no +x: 403');
+  const notCgi = await getOnce(defaults.port, '/scripts/run.sh');
   t.equal(notCgi?.status, 200);
   t.equal(notCgi?.body.toString(), SCRIPT, 'outside the CGI folders a script is a file');
-  t.equal((await get(defaults.port, '/pages/deep/page.cgi'))?.body.toString(), SCRIPT, 'without --cgi-ext a .cgi is a file');
+  t.equal((await getOnce(defaults.port, '/pages/deep/page.cgi'))?.body.toString(), SCRIPT, 'without --cgi-ext a .cgi is a file');
 
   const custom = await startPorta({ root: dir, cgiStdout: 'pipe', cgiDirs: ['/scripts'], cgiExtensions: ['.cgi'] });
   t.teardown(() => custom.close());
-  t.equal((await get(custom.port, '/scripts/run.sh'))?.body.toString(), 'ran /scripts/run.sh\n', '--cgi-dir makes a folder run');
-  t.equal((await get(custom.port, '/htbin/run.sh'))?.body.toString(), SCRIPT, '--cgi-dir replaces the defaults');
-  const anywhere = await get(custom.port, '/pages/deep/page.cgi/more?x=1');
+  t.equal((await getOnce(custom.port, '/scripts/run.sh'))?.body.toString(), 'ran /scripts/run.sh\n', '--cgi-dir makes a folder run');
+  t.equal((await getOnce(custom.port, '/htbin/run.sh'))?.body.toString(), SCRIPT, '--cgi-dir replaces the defaults');
+  const anywhere = await getOnce(custom.port, '/pages/deep/page.cgi/more?x=1');
   t.equal(anywhere?.status, 200, '--cgi-ext runs a file anywhere under the root');
   t.equal(anywhere?.body.toString(), 'ran /pages/deep/page.cgi\n', 'and the rest of the path is PATH_INFO');
-  t.equal((await get(custom.port, '/pages/plain.sh'))?.body.toString(), SCRIPT, 'other extensions stay files');
+  t.equal((await getOnce(custom.port, '/pages/plain.sh'))?.body.toString(), SCRIPT, 'other extensions stay files');
 });

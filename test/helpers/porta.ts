@@ -205,3 +205,9 @@ export class Collector {
     return true;
   }
 }
+
+/** One GET with Connection: close over a fresh connection; its parsed response. */
+export async function getOnce(port: number, target: string): Promise<ParsedResponse | undefined> {
+  const { data } = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+  return parseResponses(data)[0];
+}

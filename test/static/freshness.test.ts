@@ -5,21 +5,16 @@
 import t from 'tap';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseResponses, rawRequest, sleep, startPorta, tempDir, type ParsedResponse } from '../helpers/porta';
-
-async function get(port: number, target: string): Promise<ParsedResponse | undefined> {
-  const { data } = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
-  return parseResponses(data)[0];
-}
+import { getOnce, sleep, startPorta, tempDir } from '../helpers/porta';
 
 t.test('a file created right after a 404 is served at once', async (t) => {
   const { dir, remove } = tempDir();
   t.teardown(remove);
   const server = await startPorta({ root: dir, limits: { statCacheMs: 60_000 } });
   t.teardown(() => server.close());
-  t.equal((await get(server.port, '/late.txt'))?.status, 404);
+  t.equal((await getOnce(server.port, '/late.txt'))?.status, 404);
   writeFileSync(join(dir, 'late.txt'), 'here now\n');
-  const r = await get(server.port, '/late.txt');
+  const r = await getOnce(server.port, '/late.txt');
   t.equal(r?.status, 200);
   t.equal(r?.body.toString(), 'here now\n');
 });
@@ -32,11 +27,11 @@ t.test('a changed file is served with new bytes and validators after statCacheMs
   utimesSync(file, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
   const server = await startPorta({ root: dir, limits: { statCacheMs: 100 } });
   t.teardown(() => server.close());
-  const before = await get(server.port, '/page.txt');
+  const before = await getOnce(server.port, '/page.txt');
   t.equal(before?.body.toString(), 'first\n');
   writeFileSync(file, 'second, longer\n');
   await sleep(150);
-  const after = await get(server.port, '/page.txt');
+  const after = await getOnce(server.port, '/page.txt');
   t.equal(after?.body.toString(), 'second, longer\n');
   t.equal(after?.headers['content-length'], '15');
   t.not(after?.headers['etag'], before?.headers['etag'], 'a new ETag');
