@@ -83,8 +83,11 @@ export async function closeLoad(options: CloseLoadOptions): Promise<LoadResult> 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      port: { type: 'string' }, path: { type: 'string' }, expect: { type: 'string' },
-      connections: { type: 'string' }, duration: { type: 'string' },
+      port: { type: 'string' },
+      path: { type: 'string' },
+      expect: { type: 'string' },
+      connections: { type: 'string' },
+      duration: { type: 'string' },
     },
   });
   if (values.port === undefined || values.path === undefined) {

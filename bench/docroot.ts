@@ -26,7 +26,10 @@ export function makeDocroot(): Docroot {
   const sh = join(root, 'cgi-bin', 'hello.sh');
   writeFileSync(sh, `#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n${HELLO_SH_TEXT}\\n'\n`);
   const py = join(root, 'cgi-bin', 'hello.py');
-  writeFileSync(py, `#!/usr/bin/python3\nimport sys\nsys.stdout.write('Content-Type: text/plain\\r\\n\\r\\n${HELLO_PY_TEXT}\\n')\n`);
+  writeFileSync(
+    py,
+    `#!/usr/bin/python3\nimport sys\nsys.stdout.write('Content-Type: text/plain\\r\\n\\r\\n${HELLO_PY_TEXT}\\n')\n`,
+  );
   chmodSync(sh, 0o755);
   chmodSync(py, 0o755);
   // mkdtemp makes 0700 folders; servers may read as another user.

@@ -11,12 +11,19 @@
 import { sample, type Sample } from './harness';
 import { sleep, spawnTracked, stopTracked } from './util';
 
-export async function startupFloor(program: string, args: string[], concurrency: number, seconds: number): Promise<Sample> {
+export async function startupFloor(
+  program: string,
+  args: string[],
+  concurrency: number,
+  seconds: number,
+): Promise<Sample> {
   const script = 'while :; do "$@" >/dev/null 2>&1 </dev/null; echo; done';
   let counting = false;
   let count = 0;
   const loops = Array.from({ length: concurrency }, () => {
-    const child = spawnTracked('/bin/sh', ['-c', script, 'floor', program, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawnTracked('/bin/sh', ['-c', script, 'floor', program, ...args], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     child.stdout?.on('data', (chunk: Buffer) => {
       if (!counting) return;
       for (const byte of chunk) if (byte === 0x0a) count++;

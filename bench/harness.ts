@@ -92,8 +92,14 @@ function medianSample(rounds: Sample[]): Sample {
   const extra: Record<string, number> = {};
   for (const key of Object.keys(rounds[0]?.extra ?? {})) extra[key] = pick((s) => s.extra[key] ?? NaN);
   return sample({
-    rps: pick((s) => s.rps), mibps: pick((s) => s.mibps), p50: pick((s) => s.p50), p99: pick((s) => s.p99),
-    errors: pick((s) => s.errors), non2xx: pick((s) => s.non2xx), rss: pick((s) => s.rss), extra,
+    rps: pick((s) => s.rps),
+    mibps: pick((s) => s.mibps),
+    p50: pick((s) => s.p50),
+    p99: pick((s) => s.p99),
+    errors: pick((s) => s.errors),
+    non2xx: pick((s) => s.non2xx),
+    rss: pick((s) => s.rss),
+    extra,
   });
 }
 
@@ -109,7 +115,10 @@ export async function runAlternating(ctx: Context, spec: RunSpec): Promise<Workl
   const rows = new Map<string, RowResult>();
   for (const step of spec.steps) {
     for (const label of step.labels) {
-      rows.set(label, step.skipped === undefined ? { label, rounds: [] } : { label, skipped: step.skipped, rounds: [] });
+      rows.set(
+        label,
+        step.skipped === undefined ? { label, rounds: [] } : { label, skipped: step.skipped, rounds: [] },
+      );
     }
   }
   const live = spec.steps.filter((s) => s.skipped === undefined);
@@ -136,7 +145,8 @@ export async function runAlternating(ctx: Context, spec: RunSpec): Promise<Workl
     row.median = medianSample(row.rounds);
     if (reference === undefined || row === reference || reference.rounds.length !== row.rounds.length) continue;
     if (spec.compare !== undefined && !spec.compare.includes(row.label)) continue;
-    const ratios = row.rounds.map((s, i) => ((reference.rounds[i] as Sample)[spec.ratioMetric]) / s[spec.ratioMetric])
+    const ratios = row.rounds
+      .map((s, i) => (reference.rounds[i] as Sample)[spec.ratioMetric] / s[spec.ratioMetric])
       .filter((r) => Number.isFinite(r));
     if (ratios.length > 0) row.ratio = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
   }

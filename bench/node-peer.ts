@@ -19,7 +19,9 @@ function notFound(res: ServerResponse): void {
 function main(): void {
   const { values } = parseArgs({
     options: {
-      port: { type: 'string' }, root: { type: 'string' }, host: { type: 'string' },
+      port: { type: 'string' },
+      root: { type: 'string' },
+      host: { type: 'string' },
       'keepalive-timeout': { type: 'string' },
     },
   });

@@ -18,15 +18,16 @@ export function pipelinedRequests(count: number): Buffer {
   for (let i = 0; i < count; i++) {
     parts.push(
       `GET /assets/img/photo-${i}.jpg?v=${i % 7} HTTP/1.1\r\n` +
-      'Host: localhost:8080\r\n' +
-      'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n' +
-      'Accept: image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5\r\n' +
-      'Accept-Language: en-US,en;q=0.5\r\n' +
-      'Accept-Encoding: gzip, deflate, br, zstd\r\n' +
-      'Referer: http://localhost:8080/gallery/index.html\r\n' +
-      'Connection: keep-alive\r\n' +
-      `Cookie: session=${(i * 2654435761 >>> 0).toString(16)}; theme=dark\r\n` +
-      '\r\n');
+        'Host: localhost:8080\r\n' +
+        'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n' +
+        'Accept: image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5\r\n' +
+        'Accept-Language: en-US,en;q=0.5\r\n' +
+        'Accept-Encoding: gzip, deflate, br, zstd\r\n' +
+        'Referer: http://localhost:8080/gallery/index.html\r\n' +
+        'Connection: keep-alive\r\n' +
+        `Cookie: session=${((i * 2654435761) >>> 0).toString(16)}; theme=dark\r\n` +
+        '\r\n',
+    );
   }
   return Buffer.from(parts.join(''), 'latin1');
 }
@@ -36,18 +37,22 @@ export function parserRate(kind: ParserKind, input: Buffer, expected: number, se
   let heads = 0;
   let ends = 0;
   let lastUrl = '';
-  const parser = createParser(kind, {
-    onRequestBegin() {},
-    onRequestHead(head: RequestHead) {
-      heads++;
-      lastUrl = head.url;
+  const parser = createParser(
+    kind,
+    {
+      onRequestBegin() {},
+      onRequestHead(head: RequestHead) {
+        heads++;
+        lastUrl = head.url;
+      },
+      onRequestBody() {},
+      onRequestEnd() {
+        ends++;
+        return pause; // pause at every message end, as the connection does
+      },
     },
-    onRequestBody() {},
-    onRequestEnd() {
-      ends++;
-      return pause; // pause at every message end, as the connection does
-    },
-  }, { maxHeaderSize: 16 * 1024 });
+    { maxHeaderSize: 16 * 1024 },
+  );
   const pass = () => {
     let rest = input;
     for (;;) {
@@ -75,7 +80,8 @@ export function parserRate(kind: ParserKind, input: Buffer, expected: number, se
       now = performance.now();
     }
     const elapsed = (now - start) / 1000;
-    if (heads !== expected * (passes + 1)) throw new Error(`${kind}: lost requests (${heads} heads after ${passes + 1} passes)`);
+    if (heads !== expected * (passes + 1))
+      throw new Error(`${kind}: lost requests (${heads} heads after ${passes + 1} passes)`);
     return sample({ rps: (passes * expected) / elapsed, mibps: (passes * input.length) / MiB / elapsed });
   } finally {
     parser.destroy();
@@ -102,7 +108,9 @@ function main(): void {
         continue;
       }
       const s = parserRate(kind, input, count, seconds, pause);
-      process.stdout.write(`${label}: ${Math.round(s.rps).toLocaleString('en-US')} requests/s, ${s.mibps.toFixed(1)} MiB/s\n`);
+      process.stdout.write(
+        `${label}: ${Math.round(s.rps).toLocaleString('en-US')} requests/s, ${s.mibps.toFixed(1)} MiB/s\n`,
+      );
     }
   }
 }

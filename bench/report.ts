@@ -48,15 +48,26 @@ function num(n: number | undefined, digits: number): string {
 }
 
 const COLUMNS: [string, number][] = [
-  ['', 30], ['req/s', 10], ['MiB/s', 9], ['p50 ms', 8], ['p99 ms', 8], ['errors', 7], ['non-2xx', 8], ['RSS MiB', 8],
-  ['ratio', 7], ['(min–max)', 14],
+  ['', 30],
+  ['req/s', 10],
+  ['MiB/s', 9],
+  ['p50 ms', 8],
+  ['p99 ms', 8],
+  ['errors', 7],
+  ['non-2xx', 8],
+  ['RSS MiB', 8],
+  ['ratio', 7],
+  ['(min–max)', 14],
 ];
 
 function line(cells: string[]): string {
-  return cells.map((cell, i) => {
-    const width = COLUMNS[i]?.[1] ?? 10;
-    return i === 0 ? cell.padEnd(width) : cell.padStart(width);
-  }).join(' ').trimEnd();
+  return cells
+    .map((cell, i) => {
+      const width = COLUMNS[i]?.[1] ?? 10;
+      return i === 0 ? cell.padEnd(width) : cell.padStart(width);
+    })
+    .join(' ')
+    .trimEnd();
 }
 
 function rowLine(row: RowResult): string {
@@ -65,7 +76,14 @@ function rowLine(row: RowResult): string {
   const m: Sample = row.median;
   const ratio = row.ratio;
   const cells = [
-    label, num(m.rps, 0), num(m.mibps, 1), num(m.p50, 2), num(m.p99, 2), num(m.errors, 0), num(m.non2xx, 0), num(m.rss, 1),
+    label,
+    num(m.rps, 0),
+    num(m.mibps, 1),
+    num(m.p50, 2),
+    num(m.p99, 2),
+    num(m.errors, 0),
+    num(m.non2xx, 0),
+    num(m.rss, 1),
     ratio === undefined ? '' : num(ratio.median, 2),
     ratio === undefined ? '' : `(${num(ratio.min, 2)}–${num(ratio.max, 2)})`,
   ];
@@ -79,12 +97,16 @@ export function renderTable(report: RunReport): string {
   const m = report.machine;
   const o = report.options;
   const out: string[] = [];
-  out.push(`porta benchmark, ${m.date.slice(0, 19).replace('T', ' ')} UTC: ${m.cpuCount} × ${m.cpuModel}, ` +
-    `${m.os} ${m.kernel}, node ${m.node}; ${o.rounds} round(s) of ${o.durationS} s, medians` +
-    (o.quick ? ' (--quick: a smoke check, not a measurement)' : ''));
-  out.push(`CPU busy with other work: ${num(m.busyBefore * 100, 0)}% in the second before the run, ` +
-    `${num(m.busyAfter * 100, 0)}% in the second after` +
-    (Math.max(m.busyBefore, m.busyAfter) > 0.1 ? ' — WARNING: the machine was not idle, figures are skewed' : ''));
+  out.push(
+    `porta benchmark, ${m.date.slice(0, 19).replace('T', ' ')} UTC: ${m.cpuCount} × ${m.cpuModel}, ` +
+      `${m.os} ${m.kernel}, node ${m.node}; ${o.rounds} round(s) of ${o.durationS} s, medians` +
+      (o.quick ? ' (--quick: a smoke check, not a measurement)' : ''),
+  );
+  out.push(
+    `CPU busy with other work: ${num(m.busyBefore * 100, 0)}% in the second before the run, ` +
+      `${num(m.busyAfter * 100, 0)}% in the second after` +
+      (Math.max(m.busyBefore, m.busyAfter) > 0.1 ? ' — WARNING: the machine was not idle, figures are skewed' : ''),
+  );
   out.push(line(COLUMNS.map(([name]) => name)));
   for (const w of report.workloads) {
     out.push('');
@@ -105,7 +127,10 @@ export function writeResults(report: RunReport): string[] {
   const json = join(dir, `${day}.json`);
   const svg = join(dir, `${day}.svg`);
   // NaN is not JSON: null says "does not apply".
-  writeFileSync(json, JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileSync(
+    json,
+    JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n',
+  );
   writeFileSync(svg, renderSvg(report));
   copyFileSync(json, join(dir, 'latest.json'));
   copyFileSync(svg, join(dir, 'latest.svg'));

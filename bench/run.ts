@@ -54,8 +54,12 @@ function parse(argv: string[]): Args | 'help' {
     args: argv,
     allowPositionals: true,
     options: {
-      server: { type: 'string', multiple: true }, duration: { type: 'string' }, rounds: { type: 'string' },
-      quick: { type: 'boolean' }, 'no-save': { type: 'boolean' }, help: { type: 'boolean' },
+      server: { type: 'string', multiple: true },
+      duration: { type: 'string' },
+      rounds: { type: 'string' },
+      quick: { type: 'boolean' },
+      'no-save': { type: 'boolean' },
+      help: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
@@ -67,8 +71,12 @@ function parse(argv: string[]): Args | 'help' {
   }
   let servers: string[] | null = null;
   if (values.server !== undefined) {
-    servers = values.server.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-    for (const s of servers) if (!isServerName(s)) throw new Error(`unknown server "${s}" (one of ${SERVER_NAMES.join(', ')})`);
+    servers = values.server
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    for (const s of servers)
+      if (!isServerName(s)) throw new Error(`unknown server "${s}" (one of ${SERVER_NAMES.join(', ')})`);
   }
   const quick = values.quick === true;
   const durationS = Number(values.duration ?? (quick ? '3' : '10'));
@@ -76,14 +84,24 @@ function parse(argv: string[]): Args | 'help' {
   if (!Number.isFinite(durationS) || durationS <= 0 || durationS > 600) throw new Error('--duration is 0 < S ≤ 600');
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds is a whole number 1…20');
   return {
-    workloads: workloads.length > 0 ? workloads : [...WORKLOAD_NAMES], servers, durationS, rounds, quick,
+    workloads: workloads.length > 0 ? workloads : [...WORKLOAD_NAMES],
+    servers,
+    durationS,
+    rounds,
+    quick,
     save: values['no-save'] !== true,
   };
 }
 
 function failed(name: string, err: Error): WorkloadResult {
   return {
-    name, title: 'FAILED', tool: '-', ratioMetric: 'rps', reference: 'porta', ratioNote: '-', rows: [],
+    name,
+    title: 'FAILED',
+    tool: '-',
+    ratioMetric: 'rps',
+    reference: 'porta',
+    ratioNote: '-',
+    rows: [],
     notes: [`error: ${err.message.split('\n')[0] ?? ''}`],
   };
 }
@@ -112,7 +130,10 @@ async function main(): Promise<void> {
   }
   const machine = machineInfo();
   machine.busyBefore = await cpuBusy(1000);
-  if (machine.busyBefore > 0.1) progress(`WARNING: ${Math.round(machine.busyBefore * 100)}% of the CPUs busy before the run: other work skews the figures`);
+  if (machine.busyBefore > 0.1)
+    progress(
+      `WARNING: ${Math.round(machine.busyBefore * 100)}% of the CPUs busy before the run: other work skews the figures`,
+    );
   const docroot = makeDocroot();
   const results: WorkloadResult[] = [];
   try {
@@ -133,7 +154,11 @@ async function main(): Promise<void> {
   const report: RunReport = {
     machine,
     options: {
-      workloads: args.workloads, servers: servers?.join(',') ?? 'all', durationS: args.durationS, rounds: args.rounds, quick: args.quick,
+      workloads: args.workloads,
+      servers: servers?.join(',') ?? 'all',
+      durationS: args.durationS,
+      rounds: args.rounds,
+      quick: args.quick,
     },
     workloads: results,
   };
@@ -143,8 +168,11 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote ${files.join(', ')} (and latest.json, latest.svg)\n`);
 }
 
-main().then(() => process.exit(0), (err: Error) => {
-  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
-  killAllSync();
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    killAllSync();
+    process.exit(1);
+  },
+);

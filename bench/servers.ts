@@ -72,7 +72,12 @@ export function unavailable(name: ServerName): string | null {
   }
 }
 
-async function started(name: ServerName, child: ChildProcess, port: number, stops: ChildProcess[]): Promise<RunningServer> {
+async function started(
+  name: ServerName,
+  child: ChildProcess,
+  port: number,
+  stops: ChildProcess[],
+): Promise<RunningServer> {
   const output = captureOutput(child);
   try {
     await waitForPort(port, child, name);
@@ -92,7 +97,11 @@ async function started(name: ServerName, child: ChildProcess, port: number, stop
   };
 }
 
-export async function startServer(name: ServerName, docroot: Docroot, options: StartOptions = {}): Promise<StartResult> {
+export async function startServer(
+  name: ServerName,
+  docroot: Docroot,
+  options: StartOptions = {},
+): Promise<StartResult> {
   const reason = unavailable(name);
   if (reason !== null) return { ok: false, skipped: reason.startsWith('skipped') ? reason : `skipped: ${reason}` };
   const port = await freePort();
@@ -140,7 +149,10 @@ async function startNginx(name: ServerName, workers: number, port: number, docro
     PORT: String(port),
     ROOT: docroot.root,
   };
-  const conf = readFileSync(NGINX_TEMPLATE, 'utf8').replace(/\{\{(\w+)\}\}/g, (whole, key: string) => fill[key] ?? whole);
+  const conf = readFileSync(NGINX_TEMPLATE, 'utf8').replace(
+    /\{\{(\w+)\}\}/g,
+    (whole, key: string) => fill[key] ?? whole,
+  );
   writeFileSync(join(tmp, 'nginx.conf'), conf);
 
   const socket = join(tmp, 'fcgiwrap.sock');

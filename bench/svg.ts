@@ -8,9 +8,19 @@ import type { RunReport } from './report';
 
 const WIDTH = 1000;
 const COLOURS: Record<string, string> = {
-  porta: '#1f77b4', 'porta-pipe': '#6baed6', node: '#2ca02c', nginx: '#d62728', 'nginx-2w': '#ff9896',
-  python: '#9467bd', wasm: '#17becf', native: '#ff7f0e', 'wasm (no pause)': '#9edae5', 'native (no pause)': '#ffbb78',
-  'static alone': '#393b79', 'static beside CGI': '#9c9ede', 'CGI beside static': '#637939',
+  porta: '#1f77b4',
+  'porta-pipe': '#6baed6',
+  node: '#2ca02c',
+  nginx: '#d62728',
+  'nginx-2w': '#ff9896',
+  python: '#9467bd',
+  wasm: '#17becf',
+  native: '#ff7f0e',
+  'wasm (no pause)': '#9edae5',
+  'native (no pause)': '#ffbb78',
+  'static alone': '#393b79',
+  'static beside CGI': '#9c9ede',
+  'CGI beside static': '#637939',
 };
 const SPARE = ['#8c564b', '#e377c2', '#bcbd22', '#17becf', '#393b79'];
 
@@ -63,7 +73,8 @@ function relativeBars(w: WorkloadResult): Bar[] {
 }
 
 function absoluteBars(w: WorkloadResult, pick: (r: RowResult) => number, unit: string): Bar[] {
-  return w.rows.filter((r) => r.median !== undefined && Number.isFinite(pick(r)))
+  return w.rows
+    .filter((r) => r.median !== undefined && Number.isFinite(pick(r)))
     .map((r) => ({ label: r.label, value: pick(r), caption: `${short(pick(r))} ${unit}` }));
 }
 
@@ -98,14 +109,25 @@ export function renderSvg(report: RunReport): string {
   const plotH = 300;
   const left = 70;
   const plotW = WIDTH - left - 30;
-  const y = (v: number) => top + plotH * (Math.log2(hi) - Math.log2(Math.max(v, lo))) / (Math.log2(hi) - Math.log2(lo));
-  parts.push(`<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">porta benchmark ${esc(report.machine.date.slice(0, 10))}</text>`);
-  parts.push(`<text x="${WIDTH / 2}" y="44" text-anchor="middle" font-size="12">${esc(`${report.machine.cpuCount} × ${report.machine.cpuModel}, node ${report.machine.node}, kernel ${report.machine.kernel}; medians of ${report.options.rounds} round(s) × ${report.options.durationS} s${report.options.quick ? ' (--quick)' : ''}${Math.max(report.machine.busyBefore, report.machine.busyAfter) > 0.1 ? '; CPUs busy with other work: skewed' : ''}`)}</text>`);
-  parts.push(`<text x="${left}" y="${top - 8}" font-size="13">Throughput relative to porta (porta = 1×; above the 1× line: faster than porta), log scale; under each ratio: the absolute median</text>`);
+  const y = (v: number) =>
+    top + (plotH * (Math.log2(hi) - Math.log2(Math.max(v, lo)))) / (Math.log2(hi) - Math.log2(lo));
+  parts.push(
+    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">porta benchmark ${esc(report.machine.date.slice(0, 10))}</text>`,
+  );
+  parts.push(
+    `<text x="${WIDTH / 2}" y="44" text-anchor="middle" font-size="12">${esc(`${report.machine.cpuCount} × ${report.machine.cpuModel}, node ${report.machine.node}, kernel ${report.machine.kernel}; medians of ${report.options.rounds} round(s) × ${report.options.durationS} s${report.options.quick ? ' (--quick)' : ''}${Math.max(report.machine.busyBefore, report.machine.busyAfter) > 0.1 ? '; CPUs busy with other work: skewed' : ''}`)}</text>`,
+  );
+  parts.push(
+    `<text x="${left}" y="${top - 8}" font-size="13">Throughput relative to porta (porta = 1×; above the 1× line: faster than porta), log scale; under each ratio: the absolute median</text>`,
+  );
   for (let t = lo; t <= hi * 1.0001; t *= 2) {
     const ty = y(t).toFixed(1);
-    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="${t === 1 ? '#000' : '#ddd'}" stroke-width="${t === 1 ? 1.5 : 1}"/>`);
-    parts.push(`<text x="${left - 6}" y="${ty}" dy="4" text-anchor="end" font-size="11">${t >= 1 ? t : `1/${Math.round(1 / t)}`}×</text>`);
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="${t === 1 ? '#000' : '#ddd'}" stroke-width="${t === 1 ? 1.5 : 1}"/>`,
+    );
+    parts.push(
+      `<text x="${left - 6}" y="${ty}" dy="4" text-anchor="end" font-size="11">${t >= 1 ? t : `1/${Math.round(1 / t)}`}×</text>`,
+    );
   }
   const groupW = relative.length > 0 ? plotW / relative.length : plotW;
   relative.forEach((g, gi) => {
@@ -116,22 +138,41 @@ export function renderSvg(report: RunReport): string {
       const x = start + bi * barW;
       const ytop = y(b.value);
       const h = Math.max(1.5, top + plotH - ytop);
-      parts.push(`<rect x="${(x + 1).toFixed(1)}" y="${ytop.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${use(b.label)}"><title>${esc(`${g.title} ${b.label}: ${b.caption} ${b.detail ?? ''}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${(x + 1).toFixed(1)}" y="${ytop.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${use(b.label)}"><title>${esc(`${g.title} ${b.label}: ${b.caption} ${b.detail ?? ''}`)}</title></rect>`,
+      );
       const cx = (x + barW / 2).toFixed(1);
-      parts.push(`<text x="${cx}" y="${(ytop - 15).toFixed(1)}" text-anchor="middle" font-size="9">${esc(b.caption)}</text>`);
-      if (b.detail !== undefined) parts.push(`<text x="${cx}" y="${(ytop - 4).toFixed(1)}" text-anchor="middle" font-size="8" fill="#555">${esc(b.detail)}</text>`);
+      parts.push(
+        `<text x="${cx}" y="${(ytop - 15).toFixed(1)}" text-anchor="middle" font-size="9">${esc(b.caption)}</text>`,
+      );
+      if (b.detail !== undefined)
+        parts.push(
+          `<text x="${cx}" y="${(ytop - 4).toFixed(1)}" text-anchor="middle" font-size="8" fill="#555">${esc(b.detail)}</text>`,
+        );
     });
-    parts.push(`<text x="${(gx + groupW / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-size="13" font-weight="bold">${esc(g.title)}</text>`);
+    parts.push(
+      `<text x="${(gx + groupW / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-size="13" font-weight="bold">${esc(g.title)}</text>`,
+    );
   });
 
   // The 1× line again, over the bars.
-  parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(1).toFixed(1)}" y2="${y(1).toFixed(1)}" stroke="#000" stroke-width="1" stroke-dasharray="5 3"/>`);
+  parts.push(
+    `<line x1="${left}" x2="${left + plotW}" y1="${y(1).toFixed(1)}" y2="${y(1).toFixed(1)}" stroke="#000" stroke-width="1" stroke-dasharray="5 3"/>`,
+  );
 
   // Bottom panel: W6 p99 (ms) and W7 RSS (MiB), each group on its own linear scale.
   const others: Group[] = [];
   for (const w of report.workloads) {
-    if (w.name === 'W6') others.push({ title: 'W6 static p99 (ms), alone vs beside CGI', bars: absoluteBars(w, (r) => (r.label.startsWith('static') ? r.median?.p99 ?? NaN : NaN), 'ms') });
-    if (w.name === 'W7') others.push({ title: `W7 RSS (MiB) with idle connections, lower is better`, bars: absoluteBars(w, (r) => r.median?.rss ?? NaN, 'MiB') });
+    if (w.name === 'W6')
+      others.push({
+        title: 'W6 static p99 (ms), alone vs beside CGI',
+        bars: absoluteBars(w, (r) => (r.label.startsWith('static') ? (r.median?.p99 ?? NaN) : NaN), 'ms'),
+      });
+    if (w.name === 'W7')
+      others.push({
+        title: `W7 RSS (MiB) with idle connections, lower is better`,
+        bars: absoluteBars(w, (r) => r.median?.rss ?? NaN, 'MiB'),
+      });
   }
   let height = top + plotH + 40;
   const shown = others.filter((g) => g.bars.length > 0);
@@ -148,10 +189,16 @@ export function renderSvg(report: RunReport): string {
       g.bars.forEach((b, bi) => {
         const bh = max > 0 ? (h2 * b.value) / max : 0;
         const x = start + bi * barW;
-        parts.push(`<rect x="${(x + 2).toFixed(1)}" y="${(top2 + h2 - bh).toFixed(1)}" width="${(barW - 4).toFixed(1)}" height="${bh.toFixed(1)}" fill="${use(b.label)}"><title>${esc(`${b.label}: ${b.caption}`)}</title></rect>`);
-        parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(top2 + h2 - bh - 4).toFixed(1)}" text-anchor="middle" font-size="10">${esc(b.caption)}</text>`);
+        parts.push(
+          `<rect x="${(x + 2).toFixed(1)}" y="${(top2 + h2 - bh).toFixed(1)}" width="${(barW - 4).toFixed(1)}" height="${bh.toFixed(1)}" fill="${use(b.label)}"><title>${esc(`${b.label}: ${b.caption}`)}</title></rect>`,
+        );
+        parts.push(
+          `<text x="${(x + barW / 2).toFixed(1)}" y="${(top2 + h2 - bh - 4).toFixed(1)}" text-anchor="middle" font-size="10">${esc(b.caption)}</text>`,
+        );
       });
-      parts.push(`<text x="${(gx + w2 / 2).toFixed(1)}" y="${top2 + h2 + 18}" text-anchor="middle" font-size="12" font-weight="bold">${esc(g.title)}</text>`);
+      parts.push(
+        `<text x="${(gx + w2 / 2).toFixed(1)}" y="${top2 + h2 + 18}" text-anchor="middle" font-size="12" font-weight="bold">${esc(g.title)}</text>`,
+      );
     });
     height = top2 + h2 + 40;
   }
@@ -165,10 +212,14 @@ export function renderSvg(report: RunReport): string {
       lx = left;
       ly += 18;
     }
-    parts.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${c}"/><text x="${lx + 16}" y="${ly}" font-size="11">${esc(label)}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${c}"/><text x="${lx + 16}" y="${ly}" font-size="11">${esc(label)}</text>`,
+    );
     lx += w + 10;
   }
   height = ly + 20;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">\n` +
-    `<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">\n` +
+    `<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
+  );
 }

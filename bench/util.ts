@@ -150,7 +150,9 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** The value at percentile p (0–100) of an ascending array (nearest rank). */
@@ -224,8 +226,11 @@ export class LoadTally {
 
   /** `agent` goes into `User-Agent: porta-AGENT`; `headers` (each ending in CRLF) after `Accept`. */
   constructor(options: LoadOptions, agent: string, headers = '') {
-    this.request = Buffer.from(`GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\n` +
-      `User-Agent: porta-${agent}\r\nAccept: */*\r\n${headers}\r\n`, 'latin1');
+    this.request = Buffer.from(
+      `GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\n` +
+        `User-Agent: porta-${agent}\r\nAccept: */*\r\n${headers}\r\n`,
+      'latin1',
+    );
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.start = performance.now();
     this.deadline = this.start + options.durationS * 1000;

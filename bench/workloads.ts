@@ -26,23 +26,29 @@ function closeSample(r: LoadResult): Sample {
 
 /** Servers of a workload that --server asked for (porta always), each with its skip reason. */
 function chosen(ctx: Context, servers: ServerName[], skips: Partial<Record<ServerName, string>> = {}) {
-  return servers
-    .filter((s) => s === 'porta' || ctx.wants(s))
-    .map((s) => ({ name: s, skip: skips[s] }));
+  return servers.filter((s) => s === 'porta' || ctx.wants(s)).map((s) => ({ name: s, skip: skips[s] }));
 }
 
 /**
  * Start every chosen server (skipped ones stay as rows with their reason),
  * run `load` against each in turn per round, and stop them all at the end.
  */
-async function serverWorkload(ctx: Context, docroot: Docroot, spec: {
-  name: string; title: string; tool: string; ratioMetric: 'rps' | 'mibps'; ratioNote: string;
-  servers: { name: ServerName; skip: string | undefined }[];
-  load(port: number, durationS: number): Promise<Sample>;
-  /** Measured in turn with the servers (the CGI start-up floor). */
-  extraSteps?: Step[];
-  notes?: string[];
-}): Promise<WorkloadResult> {
+async function serverWorkload(
+  ctx: Context,
+  docroot: Docroot,
+  spec: {
+    name: string;
+    title: string;
+    tool: string;
+    ratioMetric: 'rps' | 'mibps';
+    ratioNote: string;
+    servers: { name: ServerName; skip: string | undefined }[];
+    load(port: number, durationS: number): Promise<Sample>;
+    /** Measured in turn with the servers (the CGI start-up floor). */
+    extraSteps?: Step[];
+    notes?: string[];
+  },
+): Promise<WorkloadResult> {
   const running: RunningServer[] = [];
   try {
     const steps: Step[] = [];
@@ -73,8 +79,14 @@ async function serverWorkload(ctx: Context, docroot: Docroot, spec: {
     }
     steps.push(...(spec.extraSteps ?? []));
     return await runAlternating(ctx, {
-      name: spec.name, title: spec.title, tool: spec.tool, ratioMetric: spec.ratioMetric,
-      reference: 'porta', ratioNote: spec.ratioNote, steps, notes: spec.notes ?? [],
+      name: spec.name,
+      title: spec.title,
+      tool: spec.tool,
+      ratioMetric: spec.ratioMetric,
+      reference: 'porta',
+      ratioNote: spec.ratioNote,
+      steps,
+      notes: spec.notes ?? [],
     });
   } finally {
     for (const server of running) await server.stop();
@@ -85,8 +97,13 @@ const STATIC: ServerName[] = ['porta', 'node', 'nginx', 'nginx-2w', 'python'];
 const CGI: ServerName[] = ['porta', 'porta-pipe', 'nginx', 'python'];
 
 function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promise<WorkloadResult> {
-  const options = (port: number, durationS: number): CannonOptions =>
-    ({ port, path: '/1k.bin', connections: 50, pipelining, durationS });
+  const options = (port: number, durationS: number): CannonOptions => ({
+    port,
+    path: '/1k.bin',
+    connections: 50,
+    pipelining,
+    durationS,
+  });
   const pipelined = pipelining > 1;
   return serverWorkload(ctx, docroot, {
     name,
@@ -94,16 +111,22 @@ function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promis
     tool: 'autocannon',
     ratioMetric: 'rps',
     ratioNote: 'porta req/s ÷ row req/s',
-    servers: chosen(ctx, STATIC, pipelined
-      ? { python: 'skipped: python http.server answers HTTP/1.0 and closes each connection, so it cannot pipeline' }
-      : {}),
+    servers: chosen(
+      ctx,
+      STATIC,
+      pipelined
+        ? { python: 'skipped: python http.server answers HTTP/1.0 and closes each connection, so it cannot pipeline' }
+        : {},
+    ),
     load: (port, durationS) => cannon(options(port, durationS)),
     notes: [
       'node peer: no file cache (stat, open, read, close per request); porta keeps files ≤ 64 KiB in memory',
-      ...(pipelined ? [] : [
-        'python closes every connection (HTTP/1.0), and its listen backlog is 5 (socketserver): ' +
-        'with 50 connections SYNs are dropped and retried after 1 s, 3 s…, hence its latency and timeouts',
-      ]),
+      ...(pipelined
+        ? []
+        : [
+            'python closes every connection (HTTP/1.0), and its listen backlog is 5 (socketserver): ' +
+              'with 50 connections SYNs are dropped and retried after 1 s, 3 s…, hence its latency and timeouts',
+          ]),
     ],
   });
 }
@@ -117,7 +140,9 @@ function w3(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
     ratioNote: 'porta MiB/s ÷ row MiB/s',
     servers: chosen(ctx, ['porta', 'node', 'nginx', 'nginx-2w']),
     load: async (port, durationS) => closeSample(await keepLoad({ port, path: '/10m.bin', connections: 8, durationS })),
-    notes: ['keepload (bench/keepload.ts) for every server: autocannon keeps each body as a JS string and capped all of them near 50 MiB/s'],
+    notes: [
+      'keepload (bench/keepload.ts) for every server: autocannon keeps each body as a JS string and capped all of them near 50 MiB/s',
+    ],
   });
 }
 
@@ -127,9 +152,10 @@ function cgiWorkload(ctx: Context, docroot: Docroot, name: 'W4' | 'W5'): Promise
   const expect = sh ? HELLO_SH_TEXT : HELLO_PY_TEXT;
   // The start-up floor, alternating with the servers: no HTTP, 16 loops starting the program.
   const floorLabel = sh ? 'floor: sh hello.sh ×16' : 'floor: python3 -c pass ×16';
-  const floorRun = (seconds: number) => sh
-    ? startupFloor('/bin/sh', [`${docroot.root}/cgi-bin/hello.sh`], 16, seconds)
-    : startupFloor('/usr/bin/python3', ['-c', 'pass'], 16, seconds);
+  const floorRun = (seconds: number) =>
+    sh
+      ? startupFloor('/bin/sh', [`${docroot.root}/cgi-bin/hello.sh`], 16, seconds)
+      : startupFloor('/usr/bin/python3', ['-c', 'pass'], 16, seconds);
   return serverWorkload(ctx, docroot, {
     name,
     title: `CGI GET ${path}, 16 concurrent connections, one request each`,
@@ -156,25 +182,38 @@ async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
   const staticLoad = async (durationS: number) =>
     closeSample(await keepLoad({ port: porta.port, path: '/1k.bin', connections: 50, durationS }));
   // The CGI load runs in a process of its own, so the two clients do not share one event loop.
-  const cgiLoad = (durationS: number) => new Promise<LoadResult>((resolve, reject) => {
-    const child = spawnTracked(process.execPath, [`${__dirname}/closeload.js`, '--port', String(porta.port),
-      '--path', '/cgi-bin/hello.sh', '--expect', HELLO_SH_TEXT, '--connections', '16', '--duration', String(durationS)]);
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => void (out += c.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      try {
-        if (code !== 0) throw new Error(`closeload exited ${code}`);
-        resolve(JSON.parse(out) as LoadResult);
-      } catch (err) {
-        reject(err as Error);
-      }
+  const cgiLoad = (durationS: number) =>
+    new Promise<LoadResult>((resolve, reject) => {
+      const child = spawnTracked(process.execPath, [
+        `${__dirname}/closeload.js`,
+        '--port',
+        String(porta.port),
+        '--path',
+        '/cgi-bin/hello.sh',
+        '--expect',
+        HELLO_SH_TEXT,
+        '--connections',
+        '16',
+        '--duration',
+        String(durationS),
+      ]);
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => void (out += c.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        try {
+          if (code !== 0) throw new Error(`closeload exited ${code}`);
+          resolve(JSON.parse(out) as LoadResult);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
     });
-  });
   try {
     return await runAlternating(ctx, {
       name: 'W6',
-      title: 'porta: GET /1k.bin, 50 conns, keep-alive alone, then while W4 (hello.sh, 16 conns) runs on the same porta',
+      title:
+        'porta: GET /1k.bin, 50 conns, keep-alive alone, then while W4 (hello.sh, 16 conns) runs on the same porta',
       tool: 'keepload + closeload (separate process)',
       ratioMetric: 'p99',
       reference: 'static beside CGI',
@@ -182,7 +221,7 @@ async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
       compare: ['static alone'],
       notes: [
         'static: keepload (bench/keepload.ts), 50 keep-alive connections, GET /1k.bin, latency request written to last byte ' +
-        'with sub-ms precision (autocannon rounds latency to whole ms, too coarse for a p99 ratio)',
+          'with sub-ms precision (autocannon rounds latency to whole ms, too coarse for a p99 ratio)',
         'CGI: closeload (bench/closeload.ts) in a process of its own, 16 connections, /cgi-bin/hello.sh, latency connect to EOF',
       ],
       steps: [
@@ -237,7 +276,12 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
           [name]: sample({
             rss,
             errors: count - open,
-            extra: { open, 'RSS before': before, 'KiB/conn': ((rss - before) * 1024) / Math.max(1, open), 'open s': openSeconds },
+            extra: {
+              open,
+              'RSS before': before,
+              'KiB/conn': ((rss - before) * 1024) / Math.max(1, open),
+              'open s': openSeconds,
+            },
           }),
         };
       } finally {
@@ -245,7 +289,9 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
       }
     },
   }));
-  notes.push('each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s');
+  notes.push(
+    'each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s',
+  );
   return runAlternating(ctx, {
     name: 'W7',
     title: `${count.toLocaleString('en-US')} idle keep-alive connections: server VmRSS`,
@@ -262,17 +308,19 @@ function parserWorkload(ctx: Context): Promise<WorkloadResult> {
   const count = 1000;
   const input = pipelinedRequests(count);
   const seconds = Math.min(2, ctx.durationS);
-  const steps: Step[] = [true, false].flatMap((pause) => PARSER_KINDS.map((kind) => {
-    const skip = parserSkip(kind);
-    const label = pause ? kind : `${kind} (no pause)`;
-    const step: Step = {
-      labels: [label],
-      warmup: async () => void parserRate(kind, input, count, 0.5, pause),
-      measure: async () => ({ [label]: parserRate(kind, input, count, seconds, pause) }),
-    };
-    if (skip !== null) step.skipped = skip;
-    return step;
-  }));
+  const steps: Step[] = [true, false].flatMap((pause) =>
+    PARSER_KINDS.map((kind) => {
+      const skip = parserSkip(kind);
+      const label = pause ? kind : `${kind} (no pause)`;
+      const step: Step = {
+        labels: [label],
+        warmup: async () => void parserRate(kind, input, count, 0.5, pause),
+        measure: async () => ({ [label]: parserRate(kind, input, count, seconds, pause) }),
+      };
+      if (skip !== null) step.skipped = skip;
+      return step;
+    }),
+  );
   return runAlternating(ctx, {
     name: 'parser',
     title: `llhttp builds through porta's parser interface: ${count} pipelined GETs (${input.length} bytes), ~${seconds} s a run`,
@@ -283,20 +331,28 @@ function parserWorkload(ctx: Context): Promise<WorkloadResult> {
     steps,
     notes: [
       'wasm, native: pausing at every message end and resuming at parser.offset, as the connection does',
-      '(no pause): the sink never asks to pause, so one execute() per pass: the adapters\' pause cost is the difference',
+      "(no pause): the sink never asks to pause, so one execute() per pass: the adapters' pause cost is the difference",
     ],
   });
 }
 
 export function runWorkload(name: WorkloadName, ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
   switch (name) {
-    case 'W1': return w1(ctx, docroot);
-    case 'W2': return w1(ctx, docroot, 'W2', 10);
-    case 'W3': return w3(ctx, docroot);
-    case 'W4': return cgiWorkload(ctx, docroot, 'W4');
-    case 'W5': return cgiWorkload(ctx, docroot, 'W5');
-    case 'W6': return w6(ctx, docroot);
-    case 'W7': return w7(ctx, docroot);
-    case 'parser': return parserWorkload(ctx);
+    case 'W1':
+      return w1(ctx, docroot);
+    case 'W2':
+      return w1(ctx, docroot, 'W2', 10);
+    case 'W3':
+      return w3(ctx, docroot);
+    case 'W4':
+      return cgiWorkload(ctx, docroot, 'W4');
+    case 'W5':
+      return cgiWorkload(ctx, docroot, 'W5');
+    case 'W6':
+      return w6(ctx, docroot);
+    case 'W7':
+      return w7(ctx, docroot);
+    case 'parser':
+      return parserWorkload(ctx);
   }
 }

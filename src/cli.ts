@@ -3,7 +3,14 @@
 // seconds (as in nginx's config), kept in milliseconds inside.
 
 import { parseArgs } from 'node:util';
-import { defaultLimits, defaultSettings, type CgiSpawnMethod, type CgiStdoutMode, type Limits, type Settings } from './config';
+import {
+  defaultLimits,
+  defaultSettings,
+  type CgiSpawnMethod,
+  type CgiStdoutMode,
+  type Limits,
+  type Settings,
+} from './config';
 import { effectiveParserKind, llhttpVersions, type ParserKind } from './http/parser';
 import { SERVER_NAME, SERVER_VERSION } from './http/response';
 import { createPorta } from './server';
@@ -47,7 +54,8 @@ class UsageError extends Error {}
 function seconds(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} wants a positive number of seconds, not "${value}"`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} wants a positive number of seconds, not "${value}"`);
   return Math.round(n * 1000);
 }
 
@@ -60,7 +68,8 @@ function count(name: string, value: string | undefined, fallback: number, min = 
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} is one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`--${name} is one of ${allowed.join(', ')}`);
   return value as T;
 }
 
@@ -69,19 +78,34 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     args: argv,
     strict: true,
     options: {
-      root: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-      parser: { type: 'string' }, quiet: { type: 'boolean' }, trace: { type: 'boolean' }, dotfiles: { type: 'boolean' },
-      'header-timeout': { type: 'string' }, 'body-timeout': { type: 'string' },
-      'keepalive-timeout': { type: 'string' }, 'send-timeout': { type: 'string' },
-      'max-header-size': { type: 'string' }, 'max-url': { type: 'string' }, 'max-body': { type: 'string' },
+      root: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      parser: { type: 'string' },
+      quiet: { type: 'boolean' },
+      trace: { type: 'boolean' },
+      dotfiles: { type: 'boolean' },
+      'header-timeout': { type: 'string' },
+      'body-timeout': { type: 'string' },
+      'keepalive-timeout': { type: 'string' },
+      'send-timeout': { type: 'string' },
+      'max-header-size': { type: 'string' },
+      'max-url': { type: 'string' },
+      'max-body': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-requests': { type: 'string' },
       'cgi-nice': { type: 'string' },
-      'cgi-dir': { type: 'string', multiple: true }, 'cgi-ext': { type: 'string', multiple: true },
-      'cgi-interpreter': { type: 'string', multiple: true }, 'cgi-stdout': { type: 'string' }, 'cgi-spawn': { type: 'string' },
-      'cgi-pass-env': { type: 'string', multiple: true }, 'cgi-timeout': { type: 'string' },
-      'cgi-max': { type: 'string' }, 'cgi-queue': { type: 'string' },
-      help: { type: 'boolean' }, version: { type: 'boolean' },
+      'cgi-dir': { type: 'string', multiple: true },
+      'cgi-ext': { type: 'string', multiple: true },
+      'cgi-interpreter': { type: 'string', multiple: true },
+      'cgi-stdout': { type: 'string' },
+      'cgi-spawn': { type: 'string' },
+      'cgi-pass-env': { type: 'string', multiple: true },
+      'cgi-timeout': { type: 'string' },
+      'cgi-max': { type: 'string' },
+      'cgi-queue': { type: 'string' },
+      help: { type: 'boolean' },
+      version: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
@@ -103,7 +127,11 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     cgiMaxQueued: count('cgi-queue', values['cgi-queue'], d.cgiMaxQueued, 0),
     cgiNice: Math.min(19, count('cgi-nice', values['cgi-nice'], d.cgiNice, 0)),
   };
-  const split = (list: string[] | undefined) => (list ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const split = (list: string[] | undefined) =>
+    (list ?? [])
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
   const interpreters = { ...defaultSettings.cgiInterpreters };
   for (const pair of values['cgi-interpreter'] ?? []) {
     const eq = pair.indexOf('=');
@@ -111,8 +139,10 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     const ext = pair.slice(0, eq).startsWith('.') ? pair.slice(0, eq) : '.' + pair.slice(0, eq);
     interpreters[ext] = pair.slice(eq + 1);
   }
-  const cgiDirs = values['cgi-dir'] === undefined ? defaultSettings.cgiDirs
-    : split(values['cgi-dir']).map((dir) => '/' + dir.replace(/^\/+|\/+$/g, ''));
+  const cgiDirs =
+    values['cgi-dir'] === undefined
+      ? defaultSettings.cgiDirs
+      : split(values['cgi-dir']).map((dir) => '/' + dir.replace(/^\/+|\/+$/g, ''));
   const port = count('port', values.port, defaultSettings.port, 0);
   if (port > 65535) throw new UsageError('--port is at most 65535');
   return {
@@ -128,7 +158,12 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : '.' + e)),
     cgiInterpreters: interpreters,
     cgiStdout: oneOf<CgiStdoutMode>('cgi-stdout', values['cgi-stdout'], ['socket', 'pipe'], defaultSettings.cgiStdout),
-    cgiSpawn: oneOf<CgiSpawnMethod>('cgi-spawn', values['cgi-spawn'], ['auto', 'posix_spawn', 'child_process'], defaultSettings.cgiSpawn),
+    cgiSpawn: oneOf<CgiSpawnMethod>(
+      'cgi-spawn',
+      values['cgi-spawn'],
+      ['auto', 'posix_spawn', 'child_process'],
+      defaultSettings.cgiSpawn,
+    ),
     cgiPassEnv: values['cgi-pass-env'] === undefined ? defaultSettings.cgiPassEnv : split(values['cgi-pass-env']),
     limits,
   };
@@ -136,8 +171,10 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
 
 function versionText(): string {
   const v = llhttpVersions();
-  return `${SERVER_NAME} ${SERVER_VERSION}\nnode ${process.version}\n` +
-    `llhttp ${v.native ?? 'unknown'} (native, Node's own) and the wasm build in ${v.wasm}\n`;
+  return (
+    `${SERVER_NAME} ${SERVER_VERSION}\nnode ${process.version}\n` +
+    `llhttp ${v.native ?? 'unknown'} (native, Node's own) and the wasm build in ${v.wasm}\n`
+  );
 }
 
 async function main(): Promise<void> {
@@ -163,13 +200,18 @@ async function main(): Promise<void> {
     where = await porta.listen();
   }
   const parser = effectiveParserKind(settings.parser);
-  process.stdout.write(`porta ${SERVER_VERSION}: directory ${settings.root}, address ${where.address}, port ${where.port}` +
-    ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout} via ${porta.cgiLauncher})\n`);
+  process.stdout.write(
+    `porta ${SERVER_VERSION}: directory ${settings.root}, address ${where.address}, port ${where.port}` +
+      ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout} via ${porta.cgiLauncher})\n`,
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);
     stopping = true;
-    porta.close().then(() => process.exit(0), () => process.exit(1));
+    porta.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -135,6 +135,17 @@ export const defaultSettings: Settings = {
   },
   cgiStdout: 'socket',
   cgiSpawn: 'auto',
-  cgiPassEnv: ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'SYSTEMROOT', 'LD_LIBRARY_PATH', 'PYTHONPATH', 'PYTHONIOENCODING'],
+  cgiPassEnv: [
+    'PATH',
+    'LANG',
+    'LC_ALL',
+    'LC_CTYPE',
+    'TZ',
+    'TMPDIR',
+    'SYSTEMROOT',
+    'LD_LIBRARY_PATH',
+    'PYTHONPATH',
+    'PYTHONIOENCODING',
+  ],
   limits: defaultLimits,
 };

@@ -14,7 +14,8 @@ function clfTime(): string {
     stampSecond = second;
     const d = new Date(second * 1000);
     const pad = (n: number) => (n < 10 ? '0' + n : String(n));
-    stamp = `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
+    stamp =
+      `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
       `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
   }
   return stamp;
@@ -44,8 +45,12 @@ export class Log {
     const requestLine = request === null ? '-' : `${request.method} ${request.target} ${request.protocol}`;
     const durationMs = request === null ? 0 : performance.now() - request.startedAt;
     // CLF quotes the request line; a quote or control byte in it must not break the format.
-    const line = requestLine.replace(/["\\\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-    this.#buffer += `${remoteAddress} - - [${clfTime()}] "${line}" ${status} ` +
+    const line = requestLine.replace(
+      /["\\\x00-\x1f\x7f]/g,
+      (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'),
+    );
+    this.#buffer +=
+      `${remoteAddress} - - [${clfTime()}] "${line}" ${status} ` +
       `${bytes === 0 ? '-' : bytes} ${durationMs.toFixed(3)}\n`;
     if (this.#buffer.length >= FLUSH_AT) this.flush();
     else if (!this.#scheduled) {

@@ -50,7 +50,12 @@ export function createPorta(settings: Settings): Porta {
   // One timer for all connections: each knows its own deadline, so a state
   // change costs an assignment instead of a timer re-arm.
   const limits = settings.limits;
-  const shortest = Math.min(limits.headerTimeoutMs, limits.bodyTimeoutMs, limits.keepAliveTimeoutMs, limits.sendTimeoutMs);
+  const shortest = Math.min(
+    limits.headerTimeoutMs,
+    limits.bodyTimeoutMs,
+    limits.keepAliveTimeoutMs,
+    limits.sendTimeoutMs,
+  );
   const tick = Math.max(20, Math.min(1000, Math.floor(shortest / 4)));
   const sweep = setInterval(() => {
     const now = performance.now();

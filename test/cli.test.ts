@@ -17,7 +17,19 @@ const HELLO = readFileSync(join(REPO, SITE, 'hello.txt'), 'latin1');
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Every flag issue 2 and the lead's brief name, and every one src/cli.ts declares. */
-const REQUIRED_FLAGS = ['--port', '--root', '--host', '--parser', '--quiet', '--header-timeout', '--keepalive-timeout', '--cgi-dir', '--cgi-stdout', '--help', '--version'];
+const REQUIRED_FLAGS = [
+  '--port',
+  '--root',
+  '--host',
+  '--parser',
+  '--quiet',
+  '--header-timeout',
+  '--keepalive-timeout',
+  '--cgi-dir',
+  '--cgi-stdout',
+  '--help',
+  '--version',
+];
 function declaredFlags(): string[] {
   const source = readFileSync(join(REPO, 'src', 'cli.ts'), 'utf8');
   const block = /options:\s*\{([\s\S]*?)\n\s*\},\n\s*\}\);/.exec(source)?.[1] ?? '';
@@ -36,8 +48,12 @@ function run(args: string[], timeoutMs = 10_000): Promise<Finished> {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`porta ${args.join(' ')} did not exit`));
@@ -61,7 +77,10 @@ interface Running {
 }
 
 async function start(t: Test, args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', '--host', '127.0.0.1', '--root', SITE, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--port', '0', '--host', '127.0.0.1', '--root', SITE, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -71,8 +90,12 @@ async function start(t: Test, args: string[]): Promise<Running> {
       resolve(exited);
     });
   });
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   t.teardown(async () => {
     if (exited === null) {
       child.kill('SIGKILL');
@@ -83,9 +106,12 @@ async function start(t: Test, args: string[]): Promise<Running> {
   while (!/\n/.test(stdout) && exited === null && Date.now() < deadline) await sleep(20);
   const firstLine = stdout.split('\n')[0] ?? '';
   const port = Number(/port (\d+)/.exec(firstLine)?.[1] ?? NaN);
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`no listening line: ${JSON.stringify(stdout)} ${JSON.stringify(stderr)}`);
+  if (!Number.isInteger(port) || port <= 0)
+    throw new Error(`no listening line: ${JSON.stringify(stdout)} ${JSON.stringify(stderr)}`);
   return {
-    child, port, firstLine,
+    child,
+    port,
+    firstLine,
     stdout: () => stdout,
     stderr: () => stderr,
     stop: async () => {
@@ -107,7 +133,8 @@ async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<bool
   return true;
 }
 
-const CLF = /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/hello\.txt HTTP\/1\.1" 200 (\d+) (\d+(?:\.\d+)?)$/m;
+const CLF =
+  /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/hello\.txt HTTP\/1\.1" 200 (\d+) (\d+(?:\.\d+)?)$/m;
 
 t.test('--help exits 0 and lists every flag', async (t) => {
   const r = await run(['--help']);
@@ -121,22 +148,34 @@ t.test('--help exits 0 and lists every flag', async (t) => {
 t.test('every flag --help lists is accepted', async (t) => {
   const help = (await run(['--help'])).stdout;
   const samples: Record<string, string[]> = {
-    '--root': ['html'], '--host': ['127.0.0.1'], '--port': ['0'], '--parser': ['native'],
-    '--cgi-stdout': ['pipe'], '--cgi-spawn': ['child_process'], '--cgi-interpreter': ['.py=/usr/bin/python3'],
-    '--cgi-dir': ['/cgi'], '--cgi-ext': ['.cgi'], '--cgi-pass-env': ['PATH'],
-    '--max-header-size': ['4096'], '--max-url': ['1024'], '--max-body': ['1000'],
+    '--root': ['html'],
+    '--host': ['127.0.0.1'],
+    '--port': ['0'],
+    '--parser': ['native'],
+    '--cgi-stdout': ['pipe'],
+    '--cgi-spawn': ['child_process'],
+    '--cgi-interpreter': ['.py=/usr/bin/python3'],
+    '--cgi-dir': ['/cgi'],
+    '--cgi-ext': ['.cgi'],
+    '--cgi-pass-env': ['PATH'],
+    '--max-header-size': ['4096'],
+    '--max-url': ['1024'],
+    '--max-body': ['1000'],
   };
   for (const m of help.matchAll(/^\s+(--[a-z-]+)( \S+)?/gm)) {
     const flag = m[1] ?? '';
     const takesValue = m[2] !== undefined;
-    const args = [flag, ...(takesValue ? samples[flag] ?? ['2'] : [])];
+    const args = [flag, ...(takesValue ? (samples[flag] ?? ['2']) : [])];
     let result: ReturnType<typeof parseCommandLine> | Error;
     try {
       result = parseCommandLine(args);
     } catch (err) {
       result = err as Error;
     }
-    t.notOk(result instanceof Error, `${args.join(' ')} is accepted${result instanceof Error ? `: ${result.message}` : ''}`);
+    t.notOk(
+      result instanceof Error,
+      `${args.join(' ')} is accepted${result instanceof Error ? `: ${result.message}` : ''}`,
+    );
   }
 });
 
@@ -160,12 +199,22 @@ t.test('--version names porta, Node and llhttp', async (t) => {
   t.match(r.stdout, /llhttp/i);
   const llhttp = process.versions['llhttp'];
   if (llhttp !== undefined) t.ok(r.stdout.includes(llhttp), `Node's llhttp ${llhttp}`);
-  const undici = (JSON.parse(readFileSync(join(REPO, 'node_modules', 'undici', 'package.json'), 'utf8')) as { version: string }).version;
+  const undici = (
+    JSON.parse(readFileSync(join(REPO, 'node_modules', 'undici', 'package.json'), 'utf8')) as { version: string }
+  ).version;
   t.ok(r.stdout.includes(undici), `the wasm build is named by its undici ${undici}`);
 });
 
 t.test('bad command lines exit 2 with a message on stderr', async (t) => {
-  for (const args of [['--no-such-flag'], ['--port', 'abc'], ['--port', '70000'], ['--parser', 'fast'], ['--header-timeout', '0'], ['--cgi-stdout', 'file'], ['--root']]) {
+  for (const args of [
+    ['--no-such-flag'],
+    ['--port', 'abc'],
+    ['--port', '70000'],
+    ['--parser', 'fast'],
+    ['--header-timeout', '0'],
+    ['--cgi-stdout', 'file'],
+    ['--root'],
+  ]) {
     const r = await run(args);
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
     t.match(r.stderr, /porta/, `${args.join(' ')}: says why on stderr`);
@@ -188,7 +237,10 @@ for (const parser of ['wasm', 'native'] as const) {
     const m = CLF.exec(porta.stdout());
     t.equal(m?.[1], String(HELLO.length), 'bytes sent');
     t.ok(Number(m?.[2]) >= 0 && Number(m?.[2]) < 5000, `response time ${m?.[2] ?? ''} ms`);
-    const lines = porta.stdout().split('\n').filter((l) => l.includes('"GET /hello.txt'));
+    const lines = porta
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('"GET /hello.txt'));
     t.equal(lines.length, 1, 'exactly one line for one request');
     const bad = await rawRequest(porta.port, 'GARBAGE\r\n\r\n');
     t.match(bad.data.toString('latin1'), /^HTTP\/1\.1 400 /);
@@ -213,7 +265,9 @@ t.test('SIGTERM with an idle keep-alive connection open still exits 0, promptly'
   const socket = await openSocket(porta.port);
   t.teardown(() => socket.destroy());
   let closed = false;
-  socket.on('close', () => { closed = true; });
+  socket.on('close', () => {
+    closed = true;
+  });
   socket.on('error', () => undefined);
   socket.resume();
   socket.write('GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -237,20 +291,36 @@ t.test('--header-timeout is in seconds, end to end', async (t) => {
 
 t.test('--trace narrates a connection on stderr: states, llhttp events, the answer', async (t) => {
   const running = await start(t, ['--quiet', '--trace']);
-  const { data } = await rawRequest(running.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 3000 });
+  const { data } = await rawRequest(running.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', {
+    timeoutMs: 3000,
+  });
   t.equal(parseResponses(data)[0]?.status, 200);
   t.ok(await waitFor(() => /state closing → closed/.test(running.stderr())), 'the trace reaches the close');
-  const lines = running.stderr().split('\n').filter((line) => line.startsWith('trace')).map((line) => line.replace(/^trace\s+[\d.]+ ms\s+conn \d+\s+/, ''));
-  t.same(lines.filter((line) => !line.startsWith('read ')), [
-    'state idle → readingHead',
-    'llhttp head: GET /hello.txt HTTP/1.1, 2 fields',
-    'state readingHead → readingBody',
-    'llhttp message end',
-    'state readingBody → responding',
-    `answered 200, ${readFileSync(join(SITE, 'hello.txt')).length} body bytes, then close`,
-    'state responding → closing',
-    'state closing → closed',
-  ]);
-  t.equal(running.stdout().split('\n').filter((line) => line.includes('GET /hello.txt')).length, 0, '--quiet still silences the access log');
+  const lines = running
+    .stderr()
+    .split('\n')
+    .filter((line) => line.startsWith('trace'))
+    .map((line) => line.replace(/^trace\s+[\d.]+ ms\s+conn \d+\s+/, ''));
+  t.same(
+    lines.filter((line) => !line.startsWith('read ')),
+    [
+      'state idle → readingHead',
+      'llhttp head: GET /hello.txt HTTP/1.1, 2 fields',
+      'state readingHead → readingBody',
+      'llhttp message end',
+      'state readingBody → responding',
+      `answered 200, ${readFileSync(join(SITE, 'hello.txt')).length} body bytes, then close`,
+      'state responding → closing',
+      'state closing → closed',
+    ],
+  );
+  t.equal(
+    running
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('GET /hello.txt')).length,
+    0,
+    '--quiet still silences the access log',
+  );
   await running.stop();
 });

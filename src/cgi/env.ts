@@ -13,10 +13,10 @@ export interface ScriptInfo {
 
 /** Request headers never copied as HTTP_* variables. */
 const NOT_PASSED = new Set([
-  'authorization',        // §4.1.1: credentials stay with the server; scheme/user go to AUTH_TYPE/REMOTE_USER
-  'proxy',                // httpoxy: HTTP_PROXY would be taken for the proxy setting by many clients
-  'content-length',       // §4.1.2: CONTENT_LENGTH describes the body the program gets
-  'content-type',         // §4.1.3: CONTENT_TYPE
+  'authorization', // §4.1.1: credentials stay with the server; scheme/user go to AUTH_TYPE/REMOTE_USER
+  'proxy', // httpoxy: HTTP_PROXY would be taken for the proxy setting by many clients
+  'content-length', // §4.1.2: CONTENT_LENGTH describes the body the program gets
+  'content-type', // §4.1.3: CONTENT_TYPE
 ]);
 
 /** HTTP_ + the field name in upper case, '-' → '_' (§4.1.18); null for names that make poor variables. */
@@ -36,8 +36,12 @@ function serverNameFrom(host: string | undefined, fallback: string): string {
   return colon < 0 ? host : host.slice(0, colon);
 }
 
-export function buildEnvironment(req: Request, script: ScriptInfo, bodyLength: number | null,
-  passEnv: readonly string[]): string[] {
+export function buildEnvironment(
+  req: Request,
+  script: ScriptInfo,
+  bodyLength: number | null,
+  passEnv: readonly string[],
+): string[] {
   const vars = new Map<string, string>();
   for (const name of passEnv) {
     const value = process.env[name];

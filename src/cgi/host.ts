@@ -74,17 +74,28 @@ export class CgiHost {
     const req = exchange.request;
     // RFC 3875 §5: nph- programs speak HTTP themselves. HEAD needs porta to
     // drop the body, so it always goes through the pipe.
-    const mode: CgiMode = basename(route.scriptPath).startsWith('nph-') ? 'nph'
-      : req.method === 'HEAD' ? 'pipe' : s.stdoutMode;
+    const mode: CgiMode = basename(route.scriptPath).startsWith('nph-')
+      ? 'nph'
+      : req.method === 'HEAD'
+        ? 'pipe'
+        : s.stdoutMode;
     const plan = {
       program: command.program,
       args: [...command.args, ...searchWords(req.query)],
       cwd: dirname(route.scriptPath),
-      script: { scriptName: route.scriptName, scriptPath: route.scriptPath, pathInfo: route.pathInfo, documentRoot: s.documentRoot },
+      script: {
+        scriptName: route.scriptName,
+        scriptPath: route.scriptPath,
+        pathInfo: route.pathInfo,
+        documentRoot: s.documentRoot,
+      },
       mode,
     };
     const run = new CgiRun(exchange, plan, this.#runContext, () => this.#slots.release());
-    const ticket = this.#slots.acquire(() => run.start(), () => busy(exchange));
+    const ticket = this.#slots.acquire(
+      () => run.start(),
+      () => busy(exchange),
+    );
     if (ticket.admission === 'full') busy(exchange);
     else if (ticket.admission === 'queued') exchange.onClose(ticket.withdraw);
     return true;
@@ -132,8 +143,12 @@ function busy(exchange: Exchange): void {
 
 /** `name` itself if absolute, else the first executable match on PATH. */
 function findProgram(name: string): string | null {
-  const candidates = isAbsolute(name) ? [name]
-    : (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '').map((d) => join(d, name));
+  const candidates = isAbsolute(name)
+    ? [name]
+    : (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin')
+        .split(delimiter)
+        .filter((d) => d !== '')
+        .map((d) => join(d, name));
   for (const candidate of candidates) {
     try {
       if (statSync(candidate).isFile()) {

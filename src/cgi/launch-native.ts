@@ -15,7 +15,17 @@ interface SpawnAddon {
   /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (-1 for stdin from /dev/null, stdout in fd mode). */
   /** kill(-pgid, signo): 0 or the errno. */
   killGroup(pgid: number, signo: number): number;
-  spawn(program: string, args: string[], env: string[], cwd: string, stdinNull: boolean, stdoutFd: number, nice: number, onSpawn: OnSpawn, onExit: OnExit): void;
+  spawn(
+    program: string,
+    args: string[],
+    env: string[],
+    cwd: string,
+    stdinNull: boolean,
+    stdoutFd: number,
+    nice: number,
+    onSpawn: OnSpawn,
+    onExit: OnExit,
+  ): void;
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(
@@ -54,7 +64,17 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
         };
         const onExit: OnExit = (code, signal) =>
           resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) });
-        addon.spawn(spec.program, spec.args, spec.env, spec.cwd, spec.stdin === 'null', socketFd, spec.nice, onSpawn, onExit);
+        addon.spawn(
+          spec.program,
+          spec.args,
+          spec.env,
+          spec.cwd,
+          spec.stdin === 'null',
+          socketFd,
+          spec.nice,
+          onSpawn,
+          onExit,
+        );
       });
     },
   };

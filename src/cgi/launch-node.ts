@@ -45,45 +45,45 @@ export const childProcessLauncher: Launcher = {
 };
 
 function spawnChild(spec: LaunchSpec): LaunchedChild {
-    const child = spawn(spec.program, spec.args, {
-      cwd: spec.cwd,
-      env: environmentRecord(spec.env),
-      // The child leads its own process group, so a timeout can kill
-      // everything it started (RFC 3875 says nothing; lighttpd does the same).
-      detached: true,
-      stdio: [spec.stdin === 'null' ? 'ignore' : 'pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
-      windowsHide: true,
-    });
-    let failure: Error | null = null;
-    child.once('error', (err) => {
-      failure = err;
-    });
-    const pid = child.pid;
-    const { stdin, stderr } = child;
-    if (pid === undefined || (stdin === null && spec.stdin === 'pipe') || stderr === null) {
-      // ENOENT/EACCES: libuv reports them before any pid exists.
-      child.stdin?.destroy();
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      throw new Error(`spawn failed${failure === null ? '' : `: ${(failure as Error).message}`}`);
+  const child = spawn(spec.program, spec.args, {
+    cwd: spec.cwd,
+    env: environmentRecord(spec.env),
+    // The child leads its own process group, so a timeout can kill
+    // everything it started (RFC 3875 says nothing; lighttpd does the same).
+    detached: true,
+    stdio: [spec.stdin === 'null' ? 'ignore' : 'pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+  let failure: Error | null = null;
+  child.once('error', (err) => {
+    failure = err;
+  });
+  const pid = child.pid;
+  const { stdin, stderr } = child;
+  if (pid === undefined || (stdin === null && spec.stdin === 'pipe') || stderr === null) {
+    // ENOENT/EACCES: libuv reports them before any pid exists.
+    child.stdin?.destroy();
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    throw new Error(`spawn failed${failure === null ? '' : `: ${(failure as Error).message}`}`);
+  }
+  if (spec.nice > 0) {
+    try {
+      setPriority(pid, spec.nice);
+    } catch {
+      // best effort, as in the addon
     }
-    if (spec.nice > 0) {
-      try {
-        setPriority(pid, spec.nice);
-      } catch {
-        // best effort, as in the addon
-      }
-    }
-    const exited = new Promise<ExitStatus>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
-    return {
-      pid,
-      stdin,
-      stdout: spec.stdout.kind === 'pipe' ? child.stdout : null,
-      stderr,
-      exited,
-      kill: (signal) => killGroup(pid, signal),
-      groupAlive: () => groupAlive(pid),
-    };
+  }
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    pid,
+    stdin,
+    stdout: spec.stdout.kind === 'pipe' ? child.stdout : null,
+    stderr,
+    exited,
+    kill: (signal) => killGroup(pid, signal),
+    groupAlive: () => groupAlive(pid),
+  };
 }

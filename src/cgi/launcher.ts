@@ -12,8 +12,8 @@
 import type { Readable, Writable } from 'node:stream';
 
 export type StdoutTarget =
-  | { kind: 'pipe' }                 // pipe mode: porta reads the program's output
-  | { kind: 'fd'; fd: number };      // socket mode: the program writes to the client itself
+  | { kind: 'pipe' } // pipe mode: porta reads the program's output
+  | { kind: 'fd'; fd: number }; // socket mode: the program writes to the client itself
 
 export interface LaunchSpec {
   /** Absolute path of the file to execute (the interpreter, or the script itself). */

@@ -5,15 +5,15 @@
 import type { HeaderList } from '../http/response';
 
 export type CgiResponse =
-  | { kind: 'document'; status: number; reason: string | null; headers: HeaderList }  // §6.2.1
-  | { kind: 'localRedirect'; location: string }                                      // §6.2.2
+  | { kind: 'document'; status: number; reason: string | null; headers: HeaderList } // §6.2.1
+  | { kind: 'localRedirect'; location: string } // §6.2.2
   | { kind: 'clientRedirect'; status: number; reason: string | null; headers: HeaderList } // §6.2.3, §6.2.4
-  | { kind: 'sendfile'; path: string; status: number; headers: HeaderList }           // X-Sendfile
+  | { kind: 'sendfile'; path: string; status: number; headers: HeaderList } // X-Sendfile
   | { kind: 'invalid'; reason: string };
 
 export type HeadParse =
-  | { kind: 'more' }                                       // separator not seen yet
-  | { kind: 'done'; response: CgiResponse; body: Buffer }  // body: bytes after the separator
+  | { kind: 'more' } // separator not seen yet
+  | { kind: 'done'; response: CgiResponse; body: Buffer } // body: bytes after the separator
   | { kind: 'invalid'; reason: string };
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -67,7 +67,8 @@ function interpret(block: string): CgiResponse {
     if (colon <= 0) return { kind: 'invalid', reason: `malformed header line ${JSON.stringify(line.slice(0, 80))}` };
     const name = line.slice(0, colon);
     const value = line.slice(colon + 1).trim();
-    if (!TOKEN.test(name)) return { kind: 'invalid', reason: `malformed header name ${JSON.stringify(name.slice(0, 80))}` };
+    if (!TOKEN.test(name))
+      return { kind: 'invalid', reason: `malformed header name ${JSON.stringify(name.slice(0, 80))}` };
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return { kind: 'invalid', reason: `control character in ${name}` };
     switch (name.toLowerCase()) {
       case 'status': {
@@ -101,7 +102,12 @@ function interpret(block: string): CgiResponse {
     }
   }
   if (sendfile !== null) {
-    return { kind: 'sendfile', path: sendfile, status: status ?? 200, headers: headers.filter(([n]) => n.toLowerCase() !== 'content-length') };
+    return {
+      kind: 'sendfile',
+      path: sendfile,
+      status: status ?? 200,
+      headers: headers.filter(([n]) => n.toLowerCase() !== 'content-length'),
+    };
   }
   if (location !== null) {
     // §6.2.2: a local redirect is a path alone, with no other fields.

@@ -14,10 +14,10 @@ export interface CgiRouting {
 }
 
 export type CgiRoute =
-  | { kind: 'none' }                                   // not a CGI URL: static files answer
+  | { kind: 'none' } // not a CGI URL: static files answer
   | { kind: 'script'; scriptName: string; scriptPath: string; pathInfo: string; stat: Stats }
-  | { kind: 'missing' }                                // 404
-  | { kind: 'directory' };                             // 403: a CGI folder itself is not listed
+  | { kind: 'missing' } // 404
+  | { kind: 'directory' }; // 403: a CGI folder itself is not listed
 
 function statOrNull(path: string): Stats | null {
   try {

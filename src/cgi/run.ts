@@ -73,7 +73,10 @@ export class CgiRun {
         },
         onEnd: () => {
           spool.finish().then(
-            () => this.#launch(spool.length, spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null, () => spool.dispose()),
+            () =>
+              this.#launch(spool.length, spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null, () =>
+                spool.dispose(),
+              ),
             (err: Error) => this.#fail(500, `request body could not be stored: ${err.message}`),
           );
         },
@@ -81,7 +84,11 @@ export class CgiRun {
       return;
     }
     if (declared > 0) {
-      this.#launch(declared, (stdin) => this.#streamBody(stdin), () => undefined);
+      this.#launch(
+        declared,
+        (stdin) => this.#streamBody(stdin),
+        () => undefined,
+      );
       return;
     }
     this.#launch(null, null, () => undefined);
@@ -116,18 +123,20 @@ export class CgiRun {
     const { exchange, plan } = this;
     const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.ctx.passEnv);
     const spawn = (stdoutFd: number | null): Promise<LaunchedChild | null> =>
-      this.ctx.launcher.launch({
-        program: plan.program,
-        args: plan.args,
-        env,
-        cwd: plan.cwd,
-        nice: this.ctx.limits.cgiNice,
-        stdin: feed === null ? 'null' : 'pipe',
-        stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
-      }).catch((err: Error) => {
-        exchange.logError(`cannot start ${plan.program}: ${err.message}`);
-        return null;
-      });
+      this.ctx.launcher
+        .launch({
+          program: plan.program,
+          args: plan.args,
+          env,
+          cwd: plan.cwd,
+          nice: this.ctx.limits.cgiNice,
+          stdin: feed === null ? 'null' : 'pipe',
+          stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
+        })
+        .catch((err: Error) => {
+          exchange.logError(`cannot start ${plan.program}: ${err.message}`);
+          return null;
+        });
     const begin = (child: LaunchedChild | null) => {
       if (child !== null && this.#stage === 'done') {
         // The client left (or the run failed) while the program was starting.
@@ -204,7 +213,8 @@ export class CgiRun {
       if (phase === 'body' && parsed.body.length > 0) this.#write(stdout, parsed.body);
     });
     stdout.on('end', () => {
-      if (phase === 'head') return this.#fail(502, sawOutput ? 'CGI header block never ended' : 'the program sent no output');
+      if (phase === 'head')
+        return this.#fail(502, sawOutput ? 'CGI header block never ended' : 'the program sent no output');
       if (phase === 'body') exchange.end();
     });
     stdout.on('error', () => undefined);
@@ -233,8 +243,11 @@ export class CgiRun {
         }
         const status = response.status;
         const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
-        exchange.sendHead(status, headers, bodiless ? { kind: 'none' }
-          : length !== null ? { kind: 'length', length } : { kind: 'stream' });
+        exchange.sendHead(
+          status,
+          headers,
+          bodiless ? { kind: 'none' } : length !== null ? { kind: 'length', length } : { kind: 'stream' },
+        );
         if (bodiless) {
           exchange.end();
           return false;
@@ -265,7 +278,8 @@ export class CgiRun {
     });
     child.stderr.on('end', () => {
       if (pending !== '') this.exchange.logError(`${this.plan.script.scriptName}: ${pending}`);
-      if (this.#stderrBytes > max) this.exchange.logError(`${this.plan.script.scriptName}: ${this.#stderrBytes - max} more stderr bytes dropped`);
+      if (this.#stderrBytes > max)
+        this.exchange.logError(`${this.plan.script.scriptName}: ${this.#stderrBytes - max} more stderr bytes dropped`);
     });
     child.stderr.on('error', () => undefined);
   }
@@ -273,7 +287,9 @@ export class CgiRun {
   #armTimeout(): void {
     this.#timer = setTimeout(() => {
       this.#timedOut = true;
-      this.exchange.logError(`${this.plan.script.scriptName}: timed out after ${this.ctx.limits.cgiTimeoutMs} ms, killed`);
+      this.exchange.logError(
+        `${this.plan.script.scriptName}: timed out after ${this.ctx.limits.cgiTimeoutMs} ms, killed`,
+      );
       this.#kill('SIGTERM');
       if (this.plan.mode === 'pipe') this.#fail(504, 'the program took too long');
     }, this.ctx.limits.cgiTimeoutMs);
@@ -348,7 +364,6 @@ export class CgiRun {
     }
   }
 }
-
 
 /** The fd behind a net.Socket (Unix): the number the child gets as its stdout. */
 function socketFd(handed: HandedSocket): number | null {

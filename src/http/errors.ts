@@ -6,18 +6,18 @@
 import { URL_OVERFLOW } from './parser/types';
 
 export type RequestErrorName =
-  | 'badRequest'          // malformed message; every llhttp error not named below
-  | 'headerTooLarge'      // HPE_HEADER_OVERFLOW, RFC 6585 §5
-  | 'uriTooLong'          // RFC 9110 §15.5.15
-  | 'badVersion'          // HTTP/0.9, HTTP/2.0 on this port, HTTP/1.9 …
-  | 'unknownCoding'       // a transfer coding other than chunked, RFC 9112 §6.1
-  | 'unknownMethod'       // well-formed but unknown to llhttp, RFC 9110 §9.1
-  | 'missingHost'         // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host
-  | 'connectRefused'      // CONNECT: porta is not a proxy
-  | 'bodyTooLarge'        // declared or received body over limits.maxBodySize
-  | 'headTimeout'         // the head did not arrive in time
-  | 'bodyTimeout'         // the body stalled
-  | 'expectationFailed';  // Expect other than 100-continue, RFC 9110 §10.1.1
+  | 'badRequest' // malformed message; every llhttp error not named below
+  | 'headerTooLarge' // HPE_HEADER_OVERFLOW, RFC 6585 §5
+  | 'uriTooLong' // RFC 9110 §15.5.15
+  | 'badVersion' // HTTP/0.9, HTTP/2.0 on this port, HTTP/1.9 …
+  | 'unknownCoding' // a transfer coding other than chunked, RFC 9112 §6.1
+  | 'unknownMethod' // well-formed but unknown to llhttp, RFC 9110 §9.1
+  | 'missingHost' // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host
+  | 'connectRefused' // CONNECT: porta is not a proxy
+  | 'bodyTooLarge' // declared or received body over limits.maxBodySize
+  | 'headTimeout' // the head did not arrive in time
+  | 'bodyTimeout' // the body stalled
+  | 'expectationFailed'; // Expect other than 100-continue, RFC 9110 §10.1.1
 
 export interface RequestError {
   name: RequestErrorName;
@@ -70,7 +70,9 @@ export function parseErrorName(code: string, reason: string, following = ''): Re
       // A method is a token (RFC 9110 §9.1): a well-formed one llhttp does not
       // know is 501; anything else ("G@T", "Expected space after method") is
       // a malformed request line.
-      return /invalid method encountered/i.test(reason) && TOKEN_THEN_SPACE.test(following) ? 'unknownMethod' : 'badRequest';
+      return /invalid method encountered/i.test(reason) && TOKEN_THEN_SPACE.test(following)
+        ? 'unknownMethod'
+        : 'badRequest';
     default:
       return 'badRequest';
   }

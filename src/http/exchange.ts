@@ -8,9 +8,9 @@ import type { Request } from './request';
 
 /** How the body after a head is framed (RFC 9112 §6). */
 export type BodyFraming =
-  | { kind: 'length'; length: number }   // Content-Length
-  | { kind: 'stream' }                   // chunked on HTTP/1.1, close-delimited on 1.0
-  | { kind: 'none' };                    // 204, 304, or any answer to HEAD with no length
+  | { kind: 'length'; length: number } // Content-Length
+  | { kind: 'stream' } // chunked on HTTP/1.1, close-delimited on 1.0
+  | { kind: 'none' }; // 204, 304, or any answer to HEAD with no length
 
 export interface BodyReader {
   onData(chunk: Buffer): void;

@@ -7,8 +7,8 @@ import { sep } from 'node:path';
 
 export type PathVerdict =
   | { kind: 'ok'; segments: string[]; fsPath: string; trailingSlash: boolean }
-  | { kind: 'bad'; reason: string }        // 400: malformed or escaping the root
-  | { kind: 'hidden'; reason: string };    // 404: exists or not, we do not serve it
+  | { kind: 'bad'; reason: string } // 400: malformed or escaping the root
+  | { kind: 'hidden'; reason: string }; // 404: exists or not, we do not serve it
 
 export interface PathOptions {
   /** Serve names starting with '.' (except `.` and `..`, which are never names). */

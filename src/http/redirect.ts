@@ -23,30 +23,61 @@ export class RedirectedExchange implements Exchange {
       const name = original.rawHeaders[i] as string;
       if (!BODY_FIELDS.has(name.toLowerCase())) rawHeaders.push(name, original.rawHeaders[i + 1] as string);
     }
-    this.request = new Request({
-      method: 'GET',
-      url: location,
-      versionMajor: original.versionMajor,
-      versionMinor: original.versionMinor,
-      rawHeaders,
-      keepAlive: true,
-      upgrade: false,
-    }, original.peer);
+    this.request = new Request(
+      {
+        method: 'GET',
+        url: location,
+        versionMajor: original.versionMajor,
+        versionMinor: original.versionMinor,
+        rawHeaders,
+        keepAlive: true,
+        upgrade: false,
+      },
+      original.peer,
+    );
   }
 
-  get headOnly(): boolean { return this.#inner.headOnly; }
-  get headSent(): boolean { return this.#inner.headSent; }
-  sendHead(status: number, headers: HeaderList, framing: BodyFraming): void { this.#inner.sendHead(status, headers, framing); }
-  write(chunk: Buffer): boolean { return this.#inner.write(chunk); }
-  onDrain(callback: () => void): void { this.#inner.onDrain(callback); }
-  end(): void { this.#inner.end(); }
-  sendError(status: number, detail: string, extra?: HeaderList): void { this.#inner.sendError(status, detail, extra); }
-  abort(reason: string): void { this.#inner.abort(reason); }
+  get headOnly(): boolean {
+    return this.#inner.headOnly;
+  }
+  get headSent(): boolean {
+    return this.#inner.headSent;
+  }
+  sendHead(status: number, headers: HeaderList, framing: BodyFraming): void {
+    this.#inner.sendHead(status, headers, framing);
+  }
+  write(chunk: Buffer): boolean {
+    return this.#inner.write(chunk);
+  }
+  onDrain(callback: () => void): void {
+    this.#inner.onDrain(callback);
+  }
+  end(): void {
+    this.#inner.end();
+  }
+  sendError(status: number, detail: string, extra?: HeaderList): void {
+    this.#inner.sendError(status, detail, extra);
+  }
+  abort(reason: string): void {
+    this.#inner.abort(reason);
+  }
   /** The redirected GET has no body. */
-  readBody(reader: BodyReader): void { reader.onEnd(); }
-  pauseBody(): void { /* no body to pause */ }
-  resumeBody(): void { /* no body to resume */ }
-  onClose(callback: () => void): void { this.#inner.onClose(callback); }
-  handOff(): HandedSocket { return this.#inner.handOff(); }
-  logError(message: string): void { this.#inner.logError(`(redirected to ${this.request.target}) ${message}`); }
+  readBody(reader: BodyReader): void {
+    reader.onEnd();
+  }
+  pauseBody(): void {
+    /* no body to pause */
+  }
+  resumeBody(): void {
+    /* no body to resume */
+  }
+  onClose(callback: () => void): void {
+    this.#inner.onClose(callback);
+  }
+  handOff(): HandedSocket {
+    return this.#inner.handOff();
+  }
+  logError(message: string): void {
+    this.#inner.logError(`(redirected to ${this.request.target}) ${message}`);
+  }
 }

@@ -61,8 +61,10 @@ export function serializeHeaders(headers: HeaderList): string {
 export function errorPage(status: number, detail: string): string {
   const title = `${status} ${escapeHtml(statusText(status))}`;
   const body = detail === '' ? '' : `<p>${escapeHtml(detail)}</p>\n`;
-  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
-    `<body><h1>${title}</h1>\n${body}<hr><address>${SERVER_NAME}/${SERVER_VERSION}</address></body></html>\n`;
+  return (
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
+    `<body><h1>${title}</h1>\n${body}<hr><address>${SERVER_NAME}/${SERVER_VERSION}</address></body></html>\n`
+  );
 }
 
 /**
@@ -71,7 +73,10 @@ export function errorPage(status: number, detail: string): string {
  */
 export function closingErrorResponse(status: number, detail: string, extra: HeaderList = [], headOnly = false): Buffer {
   const page = Buffer.from(errorPage(status, detail), 'utf8');
-  const head = statusLine(status) + dateHeaderLine() + SERVER_HEADER +
+  const head =
+    statusLine(status) +
+    dateHeaderLine() +
+    SERVER_HEADER +
     serializeHeaders(extra) +
     'Content-Type: text/html; charset=utf-8\r\n' +
     `Content-Length: ${page.length}\r\n` +

@@ -228,7 +228,9 @@ export class Connection implements ParserSink, ExchangeHost {
 
   onRequestHead(head: RequestHead): void {
     if (this.state !== 'readingHead' && this.state !== 'idle') return;
-    this.#report.trace?.(`llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`);
+    this.#report.trace?.(
+      `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`,
+    );
     const request = new Request(head, this.#report.peer);
     const verdict = validateHead(request, head, this.#ctx.settings.limits);
     if (verdict.error !== null) {
@@ -287,11 +289,15 @@ export class Connection implements ParserSink, ExchangeHost {
 
   mustClose(exchange: ConnectionExchange): boolean {
     const { limits } = this.#ctx.settings;
-    return !wantsKeepAlive(exchange.request) || this.#requests >= limits.maxRequestsPerConnection ||
-      this.#ctx.draining || this.#deferredError !== null ||
+    return (
+      !wantsKeepAlive(exchange.request) ||
+      this.#requests >= limits.maxRequestsPerConnection ||
+      this.#ctx.draining ||
+      this.#deferredError !== null ||
       // Answered before asking for the body (RFC 9110 §10.1.1): the connection
       // closes rather than wait for a body that may never come; say so.
-      (exchange.expectsContinue && !exchange.continueSent && !exchange.requestComplete);
+      (exchange.expectsContinue && !exchange.continueSent && !exchange.requestComplete)
+    );
   }
 
   exchangeFinished(exchange: ConnectionExchange): void {
@@ -455,4 +461,3 @@ export class Connection implements ParserSink, ExchangeHost {
     if (this.state === 'idle') this.#destroy();
   }
 }
-

@@ -7,7 +7,12 @@ import type { Socket } from 'node:net';
 import type { BodyFraming, BodyReader, Exchange, HandedSocket } from '../http/exchange';
 import type { Request } from '../http/request';
 import {
-  CRLF, SERVER_HEADER, dateHeaderLine, errorPage, isSafeFieldValue, statusLine,
+  CRLF,
+  SERVER_HEADER,
+  dateHeaderLine,
+  errorPage,
+  isSafeFieldValue,
+  statusLine,
   type HeaderList,
 } from '../http/response';
 
@@ -25,10 +30,10 @@ export interface ExchangeHost {
 }
 
 export type ExchangePhase =
-  | 'waiting'    // no response byte yet
-  | 'sending'    // head queued, body under way
-  | 'finished'   // response complete
-  | 'aborted'    // connection given up mid-response
+  | 'waiting' // no response byte yet
+  | 'sending' // head queued, body under way
+  | 'finished' // response complete
+  | 'aborted' // connection given up mid-response
   | 'handedOff'; // socket belongs to a child process
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -177,7 +182,10 @@ export class ConnectionExchange implements Exchange {
       return;
     }
     const page = Buffer.from(errorPage(status, detail), 'utf8');
-    this.sendHead(status, [['Content-Type', 'text/html; charset=utf-8'], ...extra], { kind: 'length', length: page.length });
+    this.sendHead(status, [['Content-Type', 'text/html; charset=utf-8'], ...extra], {
+      kind: 'length',
+      length: page.length,
+    });
     this.write(page);
     this.end();
   }
@@ -259,4 +267,3 @@ export class ConnectionExchange implements Exchange {
     this.#host.logError(this, message);
   }
 }
-

@@ -19,7 +19,10 @@ export function httpDate(stat: Stats): string {
 export type Precondition = 'proceed' | 'notModified' | 'preconditionFailed';
 
 function tagList(value: string): string[] {
-  return value.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  return value
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
 }
 
 function strongMatch(list: string, etag: string): boolean {
@@ -54,7 +57,7 @@ export function evaluatePreconditions(req: Request, etag: string, lastModified: 
 
 export type RangeVerdict =
   | { kind: 'full' }
-  | { kind: 'partial'; start: number; end: number }   // end inclusive
+  | { kind: 'partial'; start: number; end: number } // end inclusive
   | { kind: 'unsatisfiable' };
 
 /** RFC 9110 §14.2: one range is served as 206; several, or a malformed header, as the full 200. */
@@ -71,7 +74,8 @@ export function evaluateRange(req: Request, size: number, etag: string, lastModi
   // RFC 9110 §14.1.1: a suffix longer than the representation selects all of
   // it; range-parser 1.2.1 drops such a range instead, so say "0-" for it.
   const normalized = header.replace(/([=,]\s*)-(\d+)/g, (spec, lead: string, digits: string) =>
-    Number(digits) > 0 && Number(digits) >= size ? `${lead}0-` : spec);
+    Number(digits) > 0 && Number(digits) >= size ? `${lead}0-` : spec,
+  );
   const ranges = parseRange(size, normalized, { combine: true });
   if (ranges === -1) return { kind: 'unsatisfiable' };
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return { kind: 'full' };

@@ -12,7 +12,7 @@ export type Lookup =
   | { kind: 'file'; stat: Stats }
   | { kind: 'directory'; stat: Stats }
   | { kind: 'missing' }
-  | { kind: 'forbidden' };  // outside the root through a symlink, or not readable
+  | { kind: 'forbidden' }; // outside the root through a symlink, or not readable
 
 const MAX_REMEMBERED = 10_000;
 

@@ -18,7 +18,8 @@ export async function renderListing(dirPath: string, urlPath: string, showDotfil
     displayPath = urlPath;
   }
   const title = `Index of ${escapeHtml(displayPath)}`;
-  let html = '<!DOCTYPE html>\n<html><head><meta charset="utf-8">' +
+  let html =
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8">' +
     `<title>${title}</title></head>\n<body><h1>${title}</h1>\n<hr>\n<ul>\n`;
   if (urlPath !== '/') html += '<li><a href="../">../</a></li>\n';
   for (const name of names) {

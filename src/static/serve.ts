@@ -70,8 +70,13 @@ export class StaticFiles {
       // The listing's relative links only work under the slash form.
       // "//host" would be a protocol-relative Location: an open redirect.
       const location = req.path.replace(/^\/+/, '/') + '/' + (req.query === null ? '' : '?' + req.query);
-      return this.#sendSmall(exchange, 301, [['Location', location]], 'text/html; charset=utf-8',
-        Buffer.from(`<a href="${encodeURI(location)}">Moved Permanently</a>\n`));
+      return this.#sendSmall(
+        exchange,
+        301,
+        [['Location', location]],
+        'text/html; charset=utf-8',
+        Buffer.from(`<a href="${encodeURI(location)}">Moved Permanently</a>\n`),
+      );
     }
     for (const name of INDEX_FILES) {
       const indexPath = join(dirPath, name);
@@ -145,7 +150,11 @@ export class StaticFiles {
     switch (evaluatePreconditions(req, etag, lastModified, bodyStat.mtimeMs)) {
       case 'notModified':
         // RFC 9110 §15.4.5: the validators, no body.
-        exchange.sendHead(304, headers.filter(([n]) => n !== 'Content-Type' && n !== 'Accept-Ranges'), { kind: 'none' });
+        exchange.sendHead(
+          304,
+          headers.filter(([n]) => n !== 'Content-Type' && n !== 'Accept-Ranges'),
+          { kind: 'none' },
+        );
         exchange.end();
         return;
       case 'preconditionFailed':
@@ -157,7 +166,10 @@ export class StaticFiles {
     const range = evaluateRange(req, size, etag, lastModified);
     switch (range.kind) {
       case 'unsatisfiable':
-        return exchange.sendError(416, 'range not satisfiable', [['Content-Range', `bytes */${size}`], ['Accept-Ranges', 'bytes']]);
+        return exchange.sendError(416, 'range not satisfiable', [
+          ['Content-Range', `bytes */${size}`],
+          ['Accept-Ranges', 'bytes'],
+        ]);
       case 'partial':
         headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
         return this.#sendFile(exchange, 206, headers, bodyPath, bodyStat, range.start, range.end);
@@ -166,7 +178,15 @@ export class StaticFiles {
     }
   }
 
-  #sendFile(exchange: Exchange, status: number, headers: HeaderList, fsPath: string, stat: Stats, start: number, end: number): void {
+  #sendFile(
+    exchange: Exchange,
+    status: number,
+    headers: HeaderList,
+    fsPath: string,
+    stat: Stats,
+    start: number,
+    end: number,
+  ): void {
     const length = end - start + 1;
     const framing = { kind: 'length' as const, length };
     if (exchange.headOnly || length === 0) {
@@ -189,7 +209,14 @@ export class StaticFiles {
   }
 
   /** Read a small file whole (and keep it), checking it is the file we stat'ed. */
-  #readSmall(exchange: Exchange, status: number, headers: HeaderList, fsPath: string, start: number, end: number): void {
+  #readSmall(
+    exchange: Exchange,
+    status: number,
+    headers: HeaderList,
+    fsPath: string,
+    start: number,
+    end: number,
+  ): void {
     const read = async () => {
       const handle = await open(fsPath, 'r');
       try {
@@ -200,22 +227,32 @@ export class StaticFiles {
         await handle.close();
       }
     };
-    read().then(({ stat, body }) => {
-      if (body.length !== stat.size || end >= body.length) {
-        return exchange.sendError(503, 'file changed while being read', [['Retry-After', '1']]);
-      }
-      this.#cache.set(fsPath, stat, body);
-      exchange.sendHead(status, headers, { kind: 'length', length: end - start + 1 });
-      exchange.write(body.subarray(start, end + 1));
-      exchange.end();
-    }, (err: Error) => {
-      exchange.logError(`read ${fsPath}: ${err.message}`);
-      exchange.sendError(500, 'file could not be read');
-    });
+    read().then(
+      ({ stat, body }) => {
+        if (body.length !== stat.size || end >= body.length) {
+          return exchange.sendError(503, 'file changed while being read', [['Retry-After', '1']]);
+        }
+        this.#cache.set(fsPath, stat, body);
+        exchange.sendHead(status, headers, { kind: 'length', length: end - start + 1 });
+        exchange.write(body.subarray(start, end + 1));
+        exchange.end();
+      },
+      (err: Error) => {
+        exchange.logError(`read ${fsPath}: ${err.message}`);
+        exchange.sendError(500, 'file could not be read');
+      },
+    );
   }
 
   /** send_file: stream from disk, reading only as fast as the client takes it. */
-  #streamFile(exchange: Exchange, status: number, headers: HeaderList, fsPath: string, start: number, end: number): void {
+  #streamFile(
+    exchange: Exchange,
+    status: number,
+    headers: HeaderList,
+    fsPath: string,
+    start: number,
+    end: number,
+  ): void {
     const stream = createReadStream(fsPath, { start, end, highWaterMark: this.#options.readChunk });
     let started = false;
     exchange.onClose(() => stream.destroy());

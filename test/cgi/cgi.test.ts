@@ -6,11 +6,24 @@ import t, { type Test } from 'tap';
 import { cpSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgiSpawnMethod, CgiStdoutMode } from '../../src/config';
-import { parseResponses, rawRequest, sleep, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
+import {
+  parseResponses,
+  rawRequest,
+  sleep,
+  startPorta,
+  tempDir,
+  type ParsedResponse,
+  type TestServer,
+} from '../helpers/porta';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
 
-async function cgiServer(t: Test, mode: CgiStdoutMode, limits: Record<string, number> = {}, cgiSpawn: CgiSpawnMethod = 'auto'): Promise<{ server: TestServer; root: string }> {
+async function cgiServer(
+  t: Test,
+  mode: CgiStdoutMode,
+  limits: Record<string, number> = {},
+  cgiSpawn: CgiSpawnMethod = 'auto',
+): Promise<{ server: TestServer; root: string }> {
   const { dir, remove } = tempDir();
   t.teardown(remove);
   cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
@@ -22,7 +35,11 @@ async function cgiServer(t: Test, mode: CgiStdoutMode, limits: Record<string, nu
 }
 
 async function get(port: number, target: string, extra = '', method = 'GET'): Promise<ParsedResponse> {
-  const { data } = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: test.local:8080\r\n${extra}Connection: close\r\n\r\n`, { timeoutMs: 10_000 });
+  const { data } = await rawRequest(
+    port,
+    `${method} ${target} HTTP/1.1\r\nHost: test.local:8080\r\n${extra}Connection: close\r\n\r\n`,
+    { timeoutMs: 10_000 },
+  );
   const [response] = parseResponses(data, [method === 'HEAD']);
   if (response === undefined) throw new Error(`no response to ${target}`);
   return response;
@@ -49,11 +66,18 @@ for (const { mode, spawn } of variants) {
     const { server, root } = await cgiServer(t, mode, { cgiTimeoutMs: 1500, cgiKillGraceMs: 300 }, spawn);
     const port = server.port;
     const addonBuilt = existsSync(join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'porta_spawn.node'));
-    t.equal(server.porta.cgiLauncher, spawn === 'auto' && addonBuilt ? 'posix_spawn' : 'child_process', 'the launcher asked for is the one used');
+    t.equal(
+      server.porta.cgiLauncher,
+      spawn === 'auto' && addonBuilt ? 'posix_spawn' : 'child_process',
+      'the launcher asked for is the one used',
+    );
 
     t.test('the environment has every RFC 3875 meta-variable', async (t) => {
-      const r = await get(port, '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2',
-        'X-Custom: one\r\nX-Custom: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nProxy: http://evil:1\r\nCookie: a=1\r\nCookie: b=2\r\n');
+      const r = await get(
+        port,
+        '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2',
+        'X-Custom: one\r\nX-Custom: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nProxy: http://evil:1\r\nCookie: a=1\r\nCookie: b=2\r\n',
+      );
       t.equal(r.status, 200);
       const env = envOf(r.body);
       t.equal(env.get('GATEWAY_INTERFACE'), 'CGI/1.1');
@@ -91,7 +115,10 @@ for (const { mode, spawn } of variants) {
 
     t.test('an indexed query becomes argv words', async (t) => {
       const r = await get(port, '/cgi-bin/env.sh?hello+w%C3%B6rld+a%2Bb');
-      const args = r.body.toString('utf8').split('\n').filter((l) => l.startsWith('ARG='));
+      const args = r.body
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('ARG='));
       t.same(args, ['ARG=hello', 'ARG=wörld', 'ARG=a+b']);
     });
 
@@ -108,7 +135,12 @@ for (const { mode, spawn } of variants) {
     });
 
     t.test('no encoded trick shows a script source or runs a file outside', async (t) => {
-      for (const target of ['/cgi-bin%2fenv.sh', '/files/../cgi-bin/env.sh', '/cgi-bin/./env.sh', '/cgi-bin/%2e%2e/target.txt']) {
+      for (const target of [
+        '/cgi-bin%2fenv.sh',
+        '/files/../cgi-bin/env.sh',
+        '/cgi-bin/./env.sh',
+        '/cgi-bin/%2e%2e/target.txt',
+      ]) {
         const r = await get(port, target);
         t.notMatch(r.body.toString(), /printf 'Content-Type/, `${target} does not show the source`);
       }
@@ -119,9 +151,14 @@ for (const { mode, spawn } of variants) {
     t.test('POST binary body reaches stdin with CONTENT_LENGTH', async (t) => {
       const body = Buffer.alloc(256);
       for (let i = 0; i < 256; i++) body[i] = i;
-      const { data } = await rawRequest(port, [
-        `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 256\r\nConnection: close\r\n\r\n`, body,
-      ], { timeoutMs: 10_000 });
+      const { data } = await rawRequest(
+        port,
+        [
+          `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 256\r\nConnection: close\r\n\r\n`,
+          body,
+        ],
+        { timeoutMs: 10_000 },
+      );
       const [r] = parseResponses(data);
       t.equal(r?.status, 200);
       t.equal(r?.headers['x-content-length'], '256');
@@ -129,9 +166,11 @@ for (const { mode, spawn } of variants) {
     });
 
     t.test('a chunked body is de-chunked and CONTENT_LENGTH given', async (t) => {
-      const { data } = await rawRequest(port,
+      const { data } = await rawRequest(
+        port,
         'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
-        { timeoutMs: 10_000 });
+        { timeoutMs: 10_000 },
+      );
       const [r] = parseResponses(data);
       t.equal(r?.headers['x-content-length'], '11');
       t.equal(r?.body.toString(), 'hello world');
@@ -141,9 +180,14 @@ for (const { mode, spawn } of variants) {
       const body = Buffer.alloc(2 * 1024 * 1024, 'x');
       body.write('start', 0);
       body.write('end', body.length - 3);
-      const { data } = await rawRequest(port, [
-        `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body,
-      ], { timeoutMs: 20_000 });
+      const { data } = await rawRequest(
+        port,
+        [
+          `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+          body,
+        ],
+        { timeoutMs: 20_000 },
+      );
       const [r] = parseResponses(data);
       t.equal(r?.headers['x-received'], String(body.length));
       t.ok(r?.body.equals(body));
@@ -158,19 +202,33 @@ for (const { mode, spawn } of variants) {
 
     t.test('a script that never reads its stdin does not hang the connection', async (t) => {
       const body = Buffer.alloc(300 * 1024, 'z');
-      const { data } = await rawRequest(port, [
-        `POST /cgi-bin/noread.sh HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body,
-      ], { timeoutMs: 10_000 });
+      const { data } = await rawRequest(
+        port,
+        [
+          `POST /cgi-bin/noread.sh HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+          body,
+        ],
+        { timeoutMs: 10_000 },
+      );
       t.match(data.toString(), /ignored your body/);
     });
 
     t.test('NPH: the program writes the whole response', async (t) => {
-      const { data } = await rawRequest(port, 'GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 10_000 });
-      t.match(data.toString('latin1'), /^HTTP\/1\.1 299 Custom\r\nContent-Type: text\/plain\r\nX-NPH: 1\r\n\r\nnph body\n$/);
+      const { data } = await rawRequest(port, 'GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: x\r\n\r\n', {
+        timeoutMs: 10_000,
+      });
+      t.match(
+        data.toString('latin1'),
+        /^HTTP\/1\.1 299 Custom\r\nContent-Type: text\/plain\r\nX-NPH: 1\r\n\r\nnph body\n$/,
+      );
     });
 
     t.test('HEAD runs the program but sends no body', async (t) => {
-      const { data } = await rawRequest(port, 'HEAD /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+      const { data } = await rawRequest(
+        port,
+        'HEAD /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        { timeoutMs: 10_000 },
+      );
       const text = data.toString('latin1');
       t.match(text, /^HTTP\/1\.1 418 /);
       t.notMatch(text, /short and stout/);
@@ -185,7 +243,11 @@ for (const { mode, spawn } of variants) {
     t.test('a program past its timeout is killed (whole group), 504 where possible', async (t) => {
       const pidFile = join(root, `pid-${mode}`);
       const started = Date.now();
-      const { data, closed } = await rawRequest(port, `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 });
+      const { data, closed } = await rawRequest(
+        port,
+        `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        { timeoutMs: 10_000 },
+      );
       const took = Date.now() - started;
       t.ok(took < 8000, `answered in ${took} ms, not after the script's 30 s`);
       t.ok(closed, 'the connection is closed');
@@ -232,9 +294,11 @@ t.test('pipe mode: parsed responses', async (t) => {
   const port = server.port;
 
   t.test('Status chooses the status; headers pass; keep-alive with chunked framing', async (t) => {
-    const { data } = await rawRequest(port,
+    const { data } = await rawRequest(
+      port,
       'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /cgi-bin/crlf.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-      { timeoutMs: 10_000 });
+      { timeoutMs: 10_000 },
+    );
     const [a, b] = parseResponses(data);
     t.equal(a?.status, 418);
     t.equal(a?.headers['x-script'], 'yes');
@@ -254,7 +318,11 @@ t.test('pipe mode: parsed responses', async (t) => {
   });
 
   t.test('204 sends no body', async (t) => {
-    const { data } = await rawRequest(port, 'GET /cgi-bin/nocontent.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+    const { data } = await rawRequest(
+      port,
+      'GET /cgi-bin/nocontent.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { timeoutMs: 10_000 },
+    );
     t.match(data.toString(), /^HTTP\/1\.1 204 /);
     t.notMatch(data.toString(), /must not be sent/);
   });
@@ -306,11 +374,17 @@ t.test('pipe mode: parsed responses', async (t) => {
 
 t.test('socket mode: the socket is the program stdout', async (t) => {
   const { server } = await cgiServer(t, 'socket');
-  const { data, closed } = await rawRequest(server.port,
-    'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 10_000 });
+  const { data, closed } = await rawRequest(
+    server.port,
+    'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\n',
+    { timeoutMs: 10_000 },
+  );
   const text = data.toString('latin1');
-  t.match(text, /^HTTP\/1\.1 200 OK\r\nDate: .*\r\nServer: porta\/.*\r\nConnection: close\r\nStatus: 418 I am a teapot\nContent-Type: text\/plain\nX-Script: yes\n\nshort and stout\n$/s,
-    'porta writes the status line, the program the rest');
+  t.match(
+    text,
+    /^HTTP\/1\.1 200 OK\r\nDate: .*\r\nServer: porta\/.*\r\nConnection: close\r\nStatus: 418 I am a teapot\nContent-Type: text\/plain\nX-Script: yes\n\nshort and stout\n$/s,
+    'porta writes the status line, the program the rest',
+  );
   t.equal(text.split('HTTP/1.1').length - 1, 1, 'the pipelined request behind it is not answered');
   t.ok(closed, 'the connection closes');
 });
@@ -319,9 +393,17 @@ t.test('--cgi-max: beyond the running limit and the queue, 503 with Retry-After'
   const { dir, remove } = tempDir();
   t.teardown(remove);
   cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
-  const server = await startPorta({ root: dir, cgiStdout: 'pipe', limits: { cgiMaxRunning: 1, cgiMaxQueued: 0, cgiTimeoutMs: 1500, cgiKillGraceMs: 200 } });
+  const server = await startPorta({
+    root: dir,
+    cgiStdout: 'pipe',
+    limits: { cgiMaxRunning: 1, cgiMaxQueued: 0, cgiTimeoutMs: 1500, cgiKillGraceMs: 200 },
+  });
   t.teardown(() => server.close());
-  const slow = rawRequest(server.port, `GET /cgi-bin/sleep.sh?${join(dir, 'p')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+  const slow = rawRequest(
+    server.port,
+    `GET /cgi-bin/sleep.sh?${join(dir, 'p')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    { timeoutMs: 5000 },
+  );
   await sleep(300);
   const r = await get(server.port, '/cgi-bin/pid.sh');
   t.equal(r.status, 503);

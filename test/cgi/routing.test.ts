@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getOnce, startPorta, tempDir } from '../helpers/porta';
 
-const SCRIPT = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran %s\\n' \"$SCRIPT_NAME\"\n";
+const SCRIPT = '#!/bin/sh\nprintf \'Content-Type: text/plain\\r\\n\\r\\nran %s\\n\' "$SCRIPT_NAME"\n';
 
 function write(path: string, body: string, executable: boolean): void {
   writeFileSync(path, body);
@@ -17,13 +17,14 @@ function write(path: string, body: string, executable: boolean): void {
 t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
   const { dir, remove } = tempDir();
   t.teardown(remove);
-  for (const folder of ['cgi-bin', 'htbin', 'scripts', 'pages', 'pages/deep']) mkdirSync(join(dir, folder), { recursive: true });
+  for (const folder of ['cgi-bin', 'htbin', 'scripts', 'pages', 'pages/deep'])
+    mkdirSync(join(dir, folder), { recursive: true });
   write(join(dir, 'htbin', 'run.sh'), SCRIPT, true);
   write(join(dir, 'scripts', 'run.sh'), SCRIPT, true);
   write(join(dir, 'pages', 'deep', 'page.cgi'), SCRIPT, true);
-  write(join(dir, 'pages', 'plain.sh'), SCRIPT, true);                     // .sh is not in --cgi-ext: a file
-  write(join(dir, 'cgi-bin', 'noexec.sh'), SCRIPT, false);                  // .sh has an interpreter: runs anyway
-  write(join(dir, 'cgi-bin', 'noexec.bin'), SCRIPT, false);                 // no interpreter, not executable: 403
+  write(join(dir, 'pages', 'plain.sh'), SCRIPT, true); // .sh is not in --cgi-ext: a file
+  write(join(dir, 'cgi-bin', 'noexec.sh'), SCRIPT, false); // .sh has an interpreter: runs anyway
+  write(join(dir, 'cgi-bin', 'noexec.bin'), SCRIPT, false); // no interpreter, not executable: 403
 
   const defaults = await startPorta({ root: dir, cgiStdout: 'pipe' });
   t.teardown(() => defaults.close());
@@ -37,11 +38,19 @@ t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
   const notCgi = await getOnce(defaults.port, '/scripts/run.sh');
   t.equal(notCgi?.status, 200);
   t.equal(notCgi?.body.toString(), SCRIPT, 'outside the CGI folders a script is a file');
-  t.equal((await getOnce(defaults.port, '/pages/deep/page.cgi'))?.body.toString(), SCRIPT, 'without --cgi-ext a .cgi is a file');
+  t.equal(
+    (await getOnce(defaults.port, '/pages/deep/page.cgi'))?.body.toString(),
+    SCRIPT,
+    'without --cgi-ext a .cgi is a file',
+  );
 
   const custom = await startPorta({ root: dir, cgiStdout: 'pipe', cgiDirs: ['/scripts'], cgiExtensions: ['.cgi'] });
   t.teardown(() => custom.close());
-  t.equal((await getOnce(custom.port, '/scripts/run.sh'))?.body.toString(), 'ran /scripts/run.sh\n', '--cgi-dir makes a folder run');
+  t.equal(
+    (await getOnce(custom.port, '/scripts/run.sh'))?.body.toString(),
+    'ran /scripts/run.sh\n',
+    '--cgi-dir makes a folder run',
+  );
   t.equal((await getOnce(custom.port, '/htbin/run.sh'))?.body.toString(), SCRIPT, '--cgi-dir replaces the defaults');
   const anywhere = await getOnce(custom.port, '/pages/deep/page.cgi/more?x=1');
   t.equal(anywhere?.status, 200, '--cgi-ext runs a file anywhere under the root');

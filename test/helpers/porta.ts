@@ -41,7 +41,11 @@ export interface RawOptions {
 }
 
 /** Send `pieces` over a fresh connection; resolve with all bytes received before close/until/timeout. */
-export function rawRequest(port: number, pieces: string | Buffer | Array<string | Buffer>, options: RawOptions = {}): Promise<{ data: Buffer; closed: boolean }> {
+export function rawRequest(
+  port: number,
+  pieces: string | Buffer | Array<string | Buffer>,
+  options: RawOptions = {},
+): Promise<{ data: Buffer; closed: boolean }> {
   const list = Array.isArray(pieces) ? pieces : [pieces];
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
@@ -104,7 +108,8 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
     // Heads end at the first empty line. In CGI socket mode the program's own
     // header lines follow porta's, and a program may end them with LF alone.
     const head = findHeadEnd(data, pos);
-    if (head === null) throw new Error(`incomplete head at ${pos}: ${JSON.stringify(data.subarray(pos).toString('latin1'))}`);
+    if (head === null)
+      throw new Error(`incomplete head at ${pos}: ${JSON.stringify(data.subarray(pos).toString('latin1'))}`);
     const lines = head.lines;
     const statusLine = lines[0] ?? '';
     const status = Number(statusLine.split(' ')[1]);
@@ -117,7 +122,8 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
     }
     pos = head.bodyStart;
     let body: Buffer = Buffer.alloc(0);
-    const noBody = headRequests[out.length] === true || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const noBody =
+      headRequests[out.length] === true || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (noBody) {
       // nothing
     } else if (headers['transfer-encoding'] === 'chunked') {
@@ -208,6 +214,8 @@ export class Collector {
 
 /** One GET with Connection: close over a fresh connection; its parsed response. */
 export async function getOnce(port: number, target: string): Promise<ParsedResponse | undefined> {
-  const { data } = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+  const { data } = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, {
+    timeoutMs: 5000,
+  });
   return parseResponses(data)[0];
 }

@@ -116,11 +116,21 @@ function decodeLine(line: string): { bytes: number[]; open: boolean } {
     }
     const e = line[++i] as string;
     switch (e) {
-      case 'r': bytes.push(0x0d); break;
-      case 'n': bytes.push(0x0a); break;
-      case 't': bytes.push(0x09); break;
-      case '0': bytes.push(0x00); break;
-      case '\\': bytes.push(0x5c); break;
+      case 'r':
+        bytes.push(0x0d);
+        break;
+      case 'n':
+        bytes.push(0x0a);
+        break;
+      case 't':
+        bytes.push(0x09);
+        break;
+      case '0':
+        bytes.push(0x00);
+        break;
+      case '\\':
+        bytes.push(0x5c);
+        break;
       case 'x': {
         const hex = line.slice(i + 1, i + 3);
         if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new Error(`bad \\x escape in ${JSON.stringify(line)}`);
@@ -148,7 +158,14 @@ function decodeBlock(lines: string[], noCRLF: boolean): Buffer {
 function parseFixture(file: string, text: string): Case[] {
   const lines = text.split('\n');
   const cases: Case[] = [];
-  let cur: { name: string; line: number; prose: string[]; meta: Meta; http: string[] | null; log: string[] | null } | null = null;
+  let cur: {
+    name: string;
+    line: number;
+    prose: string[];
+    meta: Meta;
+    http: string[] | null;
+    log: string[] | null;
+  } | null = null;
   const close = (): void => {
     if (cur === null) return;
     const where = `${file}:${cur.line} "${cur.name}"`;
@@ -157,8 +174,13 @@ function parseFixture(file: string, text: string): Case[] {
     if (cur.log.length === 0) throw new Error(`${where}: empty log`);
     if (cur.prose.length === 0) throw new Error(`${where}: no line saying why the case exists`);
     cases.push({
-      file, name: cur.name, line: cur.line, prose: cur.prose.join(' '), meta: cur.meta,
-      input: decodeBlock(cur.http, cur.meta.noCRLF === true), log: cur.log,
+      file,
+      name: cur.name,
+      line: cur.line,
+      prose: cur.prose.join(' '),
+      meta: cur.meta,
+      input: decodeBlock(cur.http, cur.meta.noCRLF === true),
+      log: cur.log,
     });
     cur = null;
   };
@@ -228,16 +250,20 @@ function run(kind: ParserKind, c: Case, chunks: Buffer[]): Run {
     }
     log.push(e);
   };
-  const parser = createParser(kind, {
-    onRequestBegin: () => event('begin'),
-    onRequestHead: (h) => event(formatHead(h)),
-    onRequestBody: (b) => event('body ' + JSON.stringify(b.toString('latin1'))),
-    onRequestEnd: () => {
-      event('end');
-      if (c.meta.pause === true) pausePending = true;
-      return c.meta.pause === true;
+  const parser = createParser(
+    kind,
+    {
+      onRequestBegin: () => event('begin'),
+      onRequestHead: (h) => event(formatHead(h)),
+      onRequestBody: (b) => event('body ' + JSON.stringify(b.toString('latin1'))),
+      onRequestEnd: () => {
+        event('end');
+        if (c.meta.pause === true) pausePending = true;
+        return c.meta.pause === true;
+      },
     },
-  }, { maxHeaderSize: c.meta.maxHeaderSize ?? 16384 });
+    { maxHeaderSize: c.meta.maxHeaderSize ?? 16384 },
+  );
   const resume = (): void => {
     pausePending = false;
     parser.resume();
@@ -262,7 +288,8 @@ function run(kind: ParserKind, c: Case, chunks: Buffer[]): Run {
         }
         if (!pausePending) violations.push("'paused' though the sink did not ask");
         if (kind === 'wasm' && log[log.length - 1] !== 'end') violations.push("'paused' not at the message end");
-        if (parser.offset < 0 || parser.offset > rest.length) violations.push(`paused offset ${parser.offset} out of range`);
+        if (parser.offset < 0 || parser.offset > rest.length)
+          violations.push(`paused offset ${parser.offset} out of range`);
         fed += parser.offset;
         rest = rest.subarray(parser.offset);
       }
@@ -320,7 +347,9 @@ t.test('build-specific log lines', async (t) => {
   t.same(expectedFor('wasm', log), ['begin', 'end']);
   t.same(expectedFor('native', log), ['begin', 'error HPE_X "y" at=1']);
   t.same(normalise(['body "a"', 'body "b"', 'end', 'body "c"'], false), ['body "ab"', 'end', 'body "c"']);
-  t.same(normalise(['error HPE_HEADER_OVERFLOW "Header overflow" at=7'], true), ['error HPE_HEADER_OVERFLOW "Header overflow" at=*']);
+  t.same(normalise(['error HPE_HEADER_OVERFLOW "Header overflow" at=7'], true), [
+    'error HPE_HEADER_OVERFLOW "Header overflow" at=*',
+  ]);
 });
 
 t.test('both builds are really under test', async (t) => {
@@ -328,7 +357,9 @@ t.test('both builds are really under test', async (t) => {
   t.equal(effectiveParserKind('wasm'), 'wasm');
 });
 
-const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.md')).sort();
+const files = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.md'))
+  .sort();
 
 t.test('fixture files exist', async (t) => {
   t.ok(files.length > 0, `fixtures in ${FIXTURES}`);
@@ -368,8 +399,11 @@ for (const file of files) {
             }
           }
           splits[kind] = logs;
-          t.same(bad?.log ?? want, want,
-            `${kind}: every 2-way split` + (bad === null ? '' : ` (first failure: split at byte ${bad.at})`));
+          t.same(
+            bad?.log ?? want,
+            want,
+            `${kind}: every 2-way split` + (bad === null ? '' : ` (first failure: split at byte ${bad.at})`),
+          );
           t.same(bad?.violations ?? [], [], `${kind}: every 2-way split keeps the pause protocol`);
 
           const bytes: Buffer[] = [];
@@ -381,8 +415,12 @@ for (const file of files) {
         if (!c.log.some((l) => /^(wasm|native): /.test(l))) {
           t.same(whole['native'], whole['wasm'], 'native and wasm: identical logs for the whole input');
           const differ = (splits['wasm'] ?? []).findIndex((w, i) => w !== splits['native']?.[i]);
-          t.equal(differ, -1, 'native and wasm: identical logs at every split point, error positions included' +
-            (differ < 0 ? '' : ` (first difference: split at byte ${differ + 1})`));
+          t.equal(
+            differ,
+            -1,
+            'native and wasm: identical logs at every split point, error positions included' +
+              (differ < 0 ? '' : ` (first difference: split at byte ${differ + 1})`),
+          );
         }
       });
     }

@@ -23,7 +23,12 @@ function inside(root: string, fsPath: string): boolean {
 t.test('resolveRequestPath', async (t) => {
   t.test('plain paths map under the root', async (t) => {
     t.same(resolve('/'), { kind: 'ok', segments: [], fsPath: ROOT, trailingSlash: true });
-    t.same(resolve('/a/b.txt'), { kind: 'ok', segments: ['a', 'b.txt'], fsPath: join(ROOT, 'a', 'b.txt'), trailingSlash: false });
+    t.same(resolve('/a/b.txt'), {
+      kind: 'ok',
+      segments: ['a', 'b.txt'],
+      fsPath: join(ROOT, 'a', 'b.txt'),
+      trailingSlash: false,
+    });
     t.same(resolve('/dir/'), { kind: 'ok', segments: ['dir'], fsPath: join(ROOT, 'dir'), trailingSlash: true });
   });
 
@@ -55,7 +60,18 @@ t.test('resolveRequestPath', async (t) => {
       t.equal(v.kind, 'ok', path);
       if (v.kind === 'ok') t.same(v.segments, segments, path);
     }
-    for (const path of ['/..', '/../', '/../etc/passwd', '/a/../../etc/passwd', '/%2e%2e/etc/passwd', '/%2E%2e/', '/%2e%2E/%2e%2e/etc/passwd', '/a/%2e%2e/%2e%2e/x', '/.%2e/x', '/%2e./x']) {
+    for (const path of [
+      '/..',
+      '/../',
+      '/../etc/passwd',
+      '/a/../../etc/passwd',
+      '/%2e%2e/etc/passwd',
+      '/%2E%2e/',
+      '/%2e%2E/%2e%2e/etc/passwd',
+      '/a/%2e%2e/%2e%2e/x',
+      '/.%2e/x',
+      '/%2e./x',
+    ]) {
       t.equal(resolve(path).kind, 'bad', `${path} is refused`);
     }
   });
@@ -97,7 +113,8 @@ t.test('resolveRequestPath', async (t) => {
       if (v.kind !== 'ok') continue;
       checked++;
       if (!inside(ROOT, v.fsPath)) t.fail(`${path} → ${v.fsPath} is outside`);
-      if (v.segments.some((s) => s === '..' || s === '.' || s.includes('/') || s.includes('\\') || s.includes('\0'))) t.fail(`${path}: segment ${JSON.stringify(v.segments)}`);
+      if (v.segments.some((s) => s === '..' || s === '.' || s.includes('/') || s.includes('\\') || s.includes('\0')))
+        t.fail(`${path}: segment ${JSON.stringify(v.segments)}`);
     }
     t.ok(checked > 100, `${checked} ok verdicts checked`);
   });
@@ -119,9 +136,17 @@ t.test('staysInside follows symlinks', async (t) => {
   t.equal(await staysInside(realRoot, join(root, 'out')), false, 'a link to a file outside');
   t.equal(await staysInside(realRoot, join(root, 'up', 'secret.txt')), false, 'a link to a folder outside');
   t.equal(await staysInside(realRoot, realRoot), true);
-  t.equal(await staysInside(realRoot, realRoot + '-evil'), true, 'a missing path is left to the caller (stat says 404)');
+  t.equal(
+    await staysInside(realRoot, realRoot + '-evil'),
+    true,
+    'a missing path is left to the caller (stat says 404)',
+  );
   writeFileSync(realRoot + '-evil', 'sibling with a common prefix');
-  t.equal(await staysInside(realRoot, realRoot + '-evil'), false, 'a sibling whose name starts with the root is outside');
+  t.equal(
+    await staysInside(realRoot, realRoot + '-evil'),
+    false,
+    'a sibling whose name starts with the root is outside',
+  );
 });
 
 interface Layout {
@@ -178,14 +203,29 @@ t.test('over sockets', async (t) => {
 
   t.test('traversal attempts are refused', async (t) => {
     const targets = [
-      '/../secret.txt', '/../../../../etc/passwd', '/dir/../../secret.txt',
-      '/%2e%2e/secret.txt', '/%2E%2e/secret.txt', '/%2e%2E/%2e%2e/etc/passwd', '/dir/%2e%2e/%2e%2e/secret.txt',
-      '/.%2e/secret.txt', '/%2e./secret.txt',
-      '/..%2fsecret.txt', '/dir%2f..%2f..%2fsecret.txt', '/%2F..%2F..%2Fetc%2Fpasswd',
-      '/..\\secret.txt', '/dir\\..\\..\\secret.txt', '/..%5csecret.txt', '/%5c..%5csecret.txt',
-      '/%00', '/public.txt%00.html', '/..%00/secret.txt',
-      '/%252e%252e/secret.txt', '/%252e%252e%252fsecret.txt',
-      '/../root-evil.txt', '/%2e%2e/root-evil.txt',
+      '/../secret.txt',
+      '/../../../../etc/passwd',
+      '/dir/../../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/%2E%2e/secret.txt',
+      '/%2e%2E/%2e%2e/etc/passwd',
+      '/dir/%2e%2e/%2e%2e/secret.txt',
+      '/.%2e/secret.txt',
+      '/%2e./secret.txt',
+      '/..%2fsecret.txt',
+      '/dir%2f..%2f..%2fsecret.txt',
+      '/%2F..%2F..%2Fetc%2Fpasswd',
+      '/..\\secret.txt',
+      '/dir\\..\\..\\secret.txt',
+      '/..%5csecret.txt',
+      '/%5c..%5csecret.txt',
+      '/%00',
+      '/public.txt%00.html',
+      '/..%00/secret.txt',
+      '/%252e%252e/secret.txt',
+      '/%252e%252e%252fsecret.txt',
+      '/../root-evil.txt',
+      '/%2e%2e/root-evil.txt',
       '/dir/..;/..;/secret.txt',
     ];
     for (const target of targets) {
@@ -199,7 +239,12 @@ t.test('over sockets', async (t) => {
     const good = await get(port, 'http://x/public.txt');
     t.equal(good.status, 200, 'absolute-form is accepted');
     t.equal(good.body, 'public\n');
-    for (const target of ['http://x/../../etc/passwd', 'http://x/%2e%2e/secret.txt', 'http://x/..%2fsecret.txt', 'http://x/.env']) {
+    for (const target of [
+      'http://x/../../etc/passwd',
+      'http://x/%2e%2e/secret.txt',
+      'http://x/..%2fsecret.txt',
+      'http://x/.env',
+    ]) {
       const { status, body } = await get(port, target);
       t.ok([400, 403, 404].includes(status), `${target} → ${status}`);
       neverOutside(t, target, body);
@@ -217,13 +262,22 @@ t.test('over sockets', async (t) => {
     for (const target of ['/.env', '/.git/config', '/.git/', '/.git', '/dir/.hidden', '/%2eenv', '/dir/%2Ehidden']) {
       const { status, body } = await get(port, target);
       t.equal(status, 404, target);
-      t.notOk(body.includes('hunter2') || body.includes('[core]') || body.includes('hidden\n'), `${target}: content not served`);
+      t.notOk(
+        body.includes('hunter2') || body.includes('[core]') || body.includes('hidden\n'),
+        `${target}: content not served`,
+      );
     }
     t.equal((await get(port, '/.well-known/security.txt')).status, 200, '.well-known is served');
   });
 
   t.test('symlinks leading outside the root are refused', async (t) => {
-    for (const target of ['/link-out.txt', '/linkdir-out/secret.txt', '/linkdir-out/', '/etc-link/passwd', '/etc-link/']) {
+    for (const target of [
+      '/link-out.txt',
+      '/linkdir-out/secret.txt',
+      '/linkdir-out/',
+      '/etc-link/passwd',
+      '/etc-link/',
+    ]) {
       const { status, body } = await get(port, target);
       t.ok(status === 403 || status === 404, `${target} → ${status}`);
       neverOutside(t, target, body);

@@ -8,7 +8,16 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import type { ParserKind } from '../../src/http/parser';
-import { Collector, type ParsedResponse, type TestServer, openSocket, parseResponses, rawRequest, startPorta, tempDir } from '../helpers/porta';
+import {
+  Collector,
+  type ParsedResponse,
+  type TestServer,
+  openSocket,
+  parseResponses,
+  rawRequest,
+  startPorta,
+  tempDir,
+} from '../helpers/porta';
 
 const CGI_FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
 const HELLO = 'Hello from porta.\n';
@@ -19,7 +28,13 @@ async function server(t: Test, parser: ParserKind): Promise<TestServer> {
   writeFileSync(join(dir, 'hello.txt'), HELLO);
   mkdirSync(join(dir, 'cgi-bin'));
   cpSync(join(CGI_FIXTURES, 'echo.py'), join(dir, 'cgi-bin', 'echo.py'));
-  const s = await startPorta({ root: dir, parser, cgiStdout: 'pipe', cgiSpawn: 'child_process', limits: { maxBodySize: 1000 } });
+  const s = await startPorta({
+    root: dir,
+    parser,
+    cgiStdout: 'pipe',
+    cgiSpawn: 'child_process',
+    limits: { maxBodySize: 1000 },
+  });
   t.teardown(() => s.close());
   return s;
 }
@@ -44,7 +59,10 @@ function checkClosingError(t: Test, data: Buffer, closed: boolean, allowed: numb
     t.fail(`expected ${allowed.join(' or ')}, got ${show(data)}`);
     return undefined;
   }
-  t.ok(allowed.includes(r.status), `status ${r.status} is one of ${allowed.join(', ')}: ${JSON.stringify(r.statusLine)}`);
+  t.ok(
+    allowed.includes(r.status),
+    `status ${r.status} is one of ${allowed.join(', ')}: ${JSON.stringify(r.statusLine)}`,
+  );
   t.equal(r.statusLine, `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}`, 'exact status line');
   t.not(r.status, 101, 'never 101');
   t.match(r.headers['date'] ?? '', /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/, 'Date');
@@ -62,7 +80,6 @@ async function stillServes(t: Test, port: number): Promise<void> {
   t.equal(r?.body.toString(), HELLO);
 }
 
-
 interface ErrorCase {
   name: string;
   bytes: string | Buffer;
@@ -71,42 +88,118 @@ interface ErrorCase {
 
 const CASES: ErrorCase[] = [
   { name: 'garbage instead of a request line', bytes: 'GARBAGE\r\n\r\n', allowed: [400] },
-  { name: 'a TLS ClientHello on the plain port', bytes: Buffer.from('16030100a5010000a10303' + '00'.repeat(32) + '\r\n\r\n', 'hex'), allowed: [400] },
+  {
+    name: 'a TLS ClientHello on the plain port',
+    bytes: Buffer.from('16030100a5010000a10303' + '00'.repeat(32) + '\r\n\r\n', 'hex'),
+    allowed: [400],
+  },
   { name: 'a request line with a fourth word', bytes: 'GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n', allowed: [400] },
   { name: 'a lowercase protocol name', bytes: 'GET / http/1.1\r\nHost: x\r\n\r\n', allowed: [400, 505] },
   { name: 'a header line without a colon', bytes: 'GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n', allowed: [400] },
-  { name: 'a header field over the head limit', bytes: `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`, allowed: [431] },
-  { name: 'many small header fields over the head limit', bytes: `GET / HTTP/1.1\r\nHost: x\r\n${'X-Field: 0123456789abcdef\r\n'.repeat(800)}\r\n`, allowed: [431] },
+  {
+    name: 'a header field over the head limit',
+    bytes: `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`,
+    allowed: [431],
+  },
+  {
+    name: 'many small header fields over the head limit',
+    bytes: `GET / HTTP/1.1\r\nHost: x\r\n${'X-Field: 0123456789abcdef\r\n'.repeat(800)}\r\n`,
+    allowed: [431],
+  },
   { name: 'a 9000-byte request-target', bytes: `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`, allowed: [414] },
   // RFC 9110 §15.5.15: a target too long is 414 whatever other limit it also breaks;
   // 431 (RFC 6585 §5) is about header fields, and the target is not one.
-  { name: 'a 20000-byte request-target (longer than the whole head limit)', bytes: `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, allowed: [414] },
+  {
+    name: 'a 20000-byte request-target (longer than the whole head limit)',
+    bytes: `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    allowed: [414],
+  },
   { name: 'HTTP/1.2', bytes: 'GET / HTTP/1.2\r\nHost: x\r\n\r\n', allowed: [505] },
   { name: 'HTTP/2.0 in a request line', bytes: 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', allowed: [505] },
   { name: 'the HTTP/2 connection preface', bytes: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', allowed: [400, 505] },
   { name: 'HTTP/0.9-style request line followed by a blank line', bytes: 'GET /\r\n\r\n', allowed: [400, 505] },
   // RFC 9112 §6.1 (501 for a coding not understood) or §6.3 (400 when chunked is not final).
-  { name: 'Transfer-Encoding: gzip', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', allowed: [400, 501] },
-  { name: 'Transfer-Encoding: chunked, gzip', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', allowed: [400, 501] },
-  { name: 'Transfer-Encoding on an HTTP/1.0 request', bytes: 'POST /hello.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', allowed: [400] },
-  { name: 'whitespace before the colon (Content-Length : 3)', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc', allowed: [400] },
+  {
+    name: 'Transfer-Encoding: gzip',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n',
+    allowed: [400, 501],
+  },
+  {
+    name: 'Transfer-Encoding: chunked, gzip',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n',
+    allowed: [400, 501],
+  },
+  {
+    name: 'Transfer-Encoding on an HTTP/1.0 request',
+    bytes: 'POST /hello.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    allowed: [400],
+  },
+  {
+    name: 'whitespace before the colon (Content-Length : 3)',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc',
+    allowed: [400],
+  },
   { name: 'obs-fold', bytes: 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n', allowed: [400] },
-  { name: 'two different Content-Length fields', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', allowed: [400] },
-  { name: 'Content-Length as a list of two values', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd', allowed: [400] },
-  { name: 'Content-Length and Transfer-Encoding together', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', allowed: [400] },
-  { name: 'Transfer-Encoding and Content-Length together', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n', allowed: [400] },
-  { name: 'a signed Content-Length', bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc', allowed: [400] },
+  {
+    name: 'two different Content-Length fields',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd',
+    allowed: [400],
+  },
+  {
+    name: 'Content-Length as a list of two values',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd',
+    allowed: [400],
+  },
+  {
+    name: 'Content-Length and Transfer-Encoding together',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    allowed: [400],
+  },
+  {
+    name: 'Transfer-Encoding and Content-Length together',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n',
+    allowed: [400],
+  },
+  {
+    name: 'a signed Content-Length',
+    bytes: 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc',
+    allowed: [400],
+  },
   { name: 'LF-only line endings', bytes: 'GET /hello.txt HTTP/1.1\nHost: x\n\n', allowed: [400] },
   { name: 'HTTP/1.1 without Host', bytes: 'GET /hello.txt HTTP/1.1\r\n\r\n', allowed: [400] },
-  { name: 'HTTP/1.1 with two Host fields', bytes: 'GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', allowed: [400] },
-  { name: 'HTTP/1.0 with two Host fields', bytes: 'GET /hello.txt HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n', allowed: [400] },
-  { name: 'CONNECT', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', allowed: [400, 405, 501] },
-  { name: 'CONNECT followed by tunnel bytes', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01\x00\x05hello', allowed: [400, 405, 501] },
+  {
+    name: 'HTTP/1.1 with two Host fields',
+    bytes: 'GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n',
+    allowed: [400],
+  },
+  {
+    name: 'HTTP/1.0 with two Host fields',
+    bytes: 'GET /hello.txt HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n',
+    allowed: [400],
+  },
+  {
+    name: 'CONNECT',
+    bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+    allowed: [400, 405, 501],
+  },
+  {
+    name: 'CONNECT followed by tunnel bytes',
+    bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01\x00\x05hello',
+    allowed: [400, 405, 501],
+  },
   // RFC 9110 §9.1: an unrecognised method SHOULD be 501.
   { name: 'a method llhttp does not know', bytes: 'FROB /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n', allowed: [501] },
   { name: 'Expect: foo', bytes: 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n', allowed: [417] },
-  { name: 'a declared body over the limit', bytes: 'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n', allowed: [413] },
-  { name: 'a chunked body over the limit', bytes: `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'x'.repeat(0x800)}\r\n0\r\n\r\n`, allowed: [413] },
+  {
+    name: 'a declared body over the limit',
+    bytes: 'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n',
+    allowed: [413],
+  },
+  {
+    name: 'a chunked body over the limit',
+    bytes: `POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'x'.repeat(0x800)}\r\n0\r\n\r\n`,
+    allowed: [413],
+  },
 ];
 
 for (const parser of ['wasm', 'native'] as const) {
@@ -137,9 +230,13 @@ for (const parser of ['wasm', 'native'] as const) {
     });
 
     t.test('Upgrade: websocket is ignored: a normal answer, never 101, and the connection stays HTTP', async (t) => {
-      const upgrade = 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      const upgrade =
+        'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
-      const { data } = await rawRequest(s.port, upgrade + 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const { data } = await rawRequest(
+        s.port,
+        upgrade + 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
       const responses = parseResponses(data);
       t.equal(responses.length, 2, 'both requests answered');
       for (const r of responses) {
@@ -151,7 +248,11 @@ for (const parser of ['wasm', 'native'] as const) {
     });
 
     t.test('Upgrade: h2c is ignored too', async (t) => {
-      const { data } = await rawRequest(s.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n', { timeoutMs: 1000 });
+      const { data } = await rawRequest(
+        s.port,
+        'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+        { timeoutMs: 1000 },
+      );
       const r = first(data);
       t.equal(r?.statusLine, 'HTTP/1.1 200 OK');
       t.notMatch(data.toString('latin1'), /^HTTP\/1\.1 101/m);
@@ -171,8 +272,13 @@ for (const parser of ['wasm', 'native'] as const) {
     t.test('Expect: 100-continue: "100 Continue" before the body is read, then the final answer', async (t) => {
       const socket = await openSocket(s.port);
       const c = new Collector(socket);
-      socket.write('POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
-      t.ok(await c.waitFor(() => c.data.includes('\r\n\r\n')), 'an interim answer arrives before any body byte is sent');
+      socket.write(
+        'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
+      );
+      t.ok(
+        await c.waitFor(() => c.data.includes('\r\n\r\n')),
+        'an interim answer arrives before any body byte is sent',
+      );
       t.equal(c.data.toString('latin1'), 'HTTP/1.1 100 Continue\r\n\r\n', 'exactly the 100 Continue');
       socket.write('hello');
       await c.waitFor(() => c.closed, 5000);
@@ -184,7 +290,11 @@ for (const parser of ['wasm', 'native'] as const) {
     });
 
     t.test('Expect: 100-continue on HTTP/1.0 gets no 100 (RFC 9110 §10.1.1)', async (t) => {
-      const { data } = await rawRequest(s.port, 'POST /cgi-bin/echo.py HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi', { timeoutMs: 5000 });
+      const { data } = await rawRequest(
+        s.port,
+        'POST /cgi-bin/echo.py HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi',
+        { timeoutMs: 5000 },
+      );
       t.notMatch(data.toString('latin1'), /^HTTP\/1\.1 100/, 'no interim answer to a 1.0 client');
       t.equal(first(data)?.status, 200);
     });
@@ -201,7 +311,8 @@ for (const parser of ['wasm', 'native'] as const) {
       t.equal(r?.status, 405, 'the final answer instead of 100');
       t.notMatch(c.data.toString('latin1'), /100 Continue/);
       await c.waitFor(() => c.closed, 800);
-      if (c.closed) t.equal(r?.headers['connection'], 'close', 'the server closed, so the answer says Connection: close');
+      if (c.closed)
+        t.equal(r?.headers['connection'], 'close', 'the server closed, so the answer says Connection: close');
       else {
         socket.write('helloGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
         await c.waitFor(() => c.closed);

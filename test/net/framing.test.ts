@@ -5,13 +5,23 @@
 import t, { type Test } from 'tap';
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Collector, type ParsedResponse, type TestServer, openSocket, parseResponses, rawRequest, startPorta, tempDir } from '../helpers/porta';
+import {
+  Collector,
+  type ParsedResponse,
+  type TestServer,
+  openSocket,
+  parseResponses,
+  rawRequest,
+  startPorta,
+  tempDir,
+} from '../helpers/porta';
 
 const SITE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'site');
 const CGI_FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
 const HELLO = 'Hello from porta.\n';
 const DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz';
-const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 async function server(t: Test): Promise<TestServer> {
   const { dir, remove } = tempDir();
@@ -23,7 +33,6 @@ async function server(t: Test): Promise<TestServer> {
   t.teardown(() => s.close());
   return s;
 }
-
 
 function complete(data: Buffer, heads: boolean[] = []): ParsedResponse | undefined {
   try {
@@ -89,7 +98,9 @@ t.test('framing', async (t) => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     t.notOk(c.closed, 'still open');
     socket.write('GET /digits.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
-    await c.waitFor(() => parseResponses(c.data).length === 2 && parseResponses(c.data)[1]?.body.length === DIGITS.length);
+    await c.waitFor(
+      () => parseResponses(c.data).length === 2 && parseResponses(c.data)[1]?.body.length === DIGITS.length,
+    );
     t.equal(parseResponses(c.data)[1]?.body.toString(), DIGITS, 'second request on the same connection');
   });
 
@@ -106,7 +117,10 @@ t.test('framing', async (t) => {
 
   t.test('Connection: close is honoured, also as one token in a list', async (t) => {
     for (const value of ['close', 'Close', 'foo, close', 'keep-alive, close']) {
-      const { data, closed } = await rawRequest(port, `GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: ${value}\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const { data, closed } = await rawRequest(
+        port,
+        `GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: ${value}\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
       const responses = parseResponses(data);
       t.equal(responses.length, 1, `${value}: nothing after the close`);
       t.equal(responses[0]?.headers['connection'], 'close', `${value}: the answer says close`);
@@ -115,26 +129,35 @@ t.test('framing', async (t) => {
   });
 
   t.test('"closed" as a substring is not close', async (t) => {
-    const { data } = await rawRequest(port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { data } = await rawRequest(
+      port,
+      'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     t.equal(parseResponses(data).length, 2);
   });
 
   t.test('HEAD: the same head as GET, Content-Length included, and no body', async (t) => {
-    const get = complete((await rawRequest(port, 'GET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).data);
+    const get = complete(
+      (await rawRequest(port, 'GET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).data,
+    );
     const { data } = await rawRequest(port, 'HEAD /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const text = data.toString('latin1');
     t.ok(text.endsWith('\r\n\r\n'), 'nothing after the head');
     const head = complete(data, [true]);
     t.equal(head?.status, 200);
     t.equal(head?.headers['content-length'], String(DIGITS.length), 'Content-Length of the GET body');
-    for (const name of ['content-type', 'etag', 'last-modified', 'accept-ranges']) t.equal(head?.headers[name], get?.headers[name], name);
+    for (const name of ['content-type', 'etag', 'last-modified', 'accept-ranges'])
+      t.equal(head?.headers[name], get?.headers[name], name);
   });
 
   t.test('HEAD of a listing, a 404 and a 301 has no body either', async (t) => {
     for (const target of ['/files/', '/nope', '/files']) {
       const { data } = await rawRequest(port, `HEAD ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       t.ok(data.toString('latin1').endsWith('\r\n\r\n'), `${target}: head only`);
-      t.ok(Number(complete(data, [true])?.headers['content-length']) > 0, `${target}: Content-Length of what GET would send`);
+      t.ok(
+        Number(complete(data, [true])?.headers['content-length']) > 0,
+        `${target}: Content-Length of what GET would send`,
+      );
     }
   });
 
@@ -154,7 +177,10 @@ t.test('framing', async (t) => {
       bytes += `${method} ${target} HTTP/1.1\r\nHost: x\r\n${status === 206 ? 'Range: bytes=0-3\r\n' : ''}${i === plan.length - 1 ? 'Connection: close\r\n' : ''}\r\n`;
     });
     const { data, closed } = await rawRequest(port, bytes);
-    const responses = parseResponses(data, plan.map(([method]) => method === 'HEAD'));
+    const responses = parseResponses(
+      data,
+      plan.map(([method]) => method === 'HEAD'),
+    );
     t.equal(responses.length, plan.length);
     plan.forEach(([method, target, status, body], i) => {
       t.equal(responses[i]?.status, status, `${i}: ${method} ${target}`);
@@ -164,21 +190,37 @@ t.test('framing', async (t) => {
   });
 
   t.test('a GET with a Content-Length body, then a pipelined request', async (t) => {
-    const { data } = await rawRequest(port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 31\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { data } = await rawRequest(
+      port,
+      'GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 31\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     const responses = parseResponses(data);
-    t.same(responses.map((r) => r.status), [200, 200], 'the body that looks like a request is not one');
+    t.same(
+      responses.map((r) => r.status),
+      [200, 200],
+      'the body that looks like a request is not one',
+    );
     t.equal(responses[1]?.body.toString(), DIGITS);
   });
 
   t.test('a chunked body, then a pipelined request', async (t) => {
-    const { data } = await rawRequest(port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { data } = await rawRequest(
+      port,
+      'GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     const responses = parseResponses(data);
-    t.same(responses.map((r) => r.status), [200, 200]);
+    t.same(
+      responses.map((r) => r.status),
+      [200, 200],
+    );
     t.equal(responses[1]?.body.toString(), DIGITS);
   });
 
   t.test('a POST refused with 405 and its body, then a pipelined request', async (t) => {
-    const { data } = await rawRequest(port, 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { data } = await rawRequest(
+      port,
+      'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     const responses = parseResponses(data);
     t.equal(responses[0]?.status, 405);
     if (responses[0]?.headers['connection'] === 'close') t.equal(responses.length, 1, 'closed after saying so');
@@ -186,22 +228,35 @@ t.test('framing', async (t) => {
   });
 
   t.test('a body read by a CGI program, then a pipelined request', async (t) => {
-    const { data } = await rawRequest(port, 'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    const { data } = await rawRequest(
+      port,
+      'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { timeoutMs: 5000 },
+    );
     const responses = parseResponses(data);
     t.equal(responses[0]?.status, 200);
-    t.equal(responses[0]?.body.toString(), 'hello', 'the program echoed the body', { received: data.toString('latin1') });
+    t.equal(responses[0]?.body.toString(), 'hello', 'the program echoed the body', {
+      received: data.toString('latin1'),
+    });
     t.equal(responses[1]?.body.toString(), HELLO);
   });
 
   t.test('the same pipeline sent one byte per write', async (t) => {
-    const bytes = 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcHEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const bytes =
+      'GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcHEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
     const { data } = await rawRequest(port, bytes.split(''), { gapMs: 0, timeoutMs: 5000 });
     const responses = parseResponses(data, [false, true, false]);
-    t.same(responses.map((r) => r.body.toString()), [HELLO, '', DIGITS]);
+    t.same(
+      responses.map((r) => r.body.toString()),
+      [HELLO, '', DIGITS],
+    );
   });
 
   t.test('a 204 and a 304 carry neither body nor chunked framing', async (t) => {
-    const { data } = await rawRequest(port, 'OPTIONS /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { data } = await rawRequest(
+      port,
+      'OPTIONS /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     const responses = parseResponses(data);
     t.equal(responses.length, 3);
     for (const r of responses.slice(0, 2)) {

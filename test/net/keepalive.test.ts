@@ -10,7 +10,8 @@ t.test('ten pipelined requests in one write are answered in order on one connect
   const server = await startPorta({ root: dir });
   t.teardown(() => server.close());
   let bytes = '';
-  for (let i = 0; i < 10; i++) bytes += `GET /f${i}.txt HTTP/1.1\r\nHost: x\r\n${i === 9 ? 'Connection: close\r\n' : ''}\r\n`;
+  for (let i = 0; i < 10; i++)
+    bytes += `GET /f${i}.txt HTTP/1.1\r\nHost: x\r\n${i === 9 ? 'Connection: close\r\n' : ''}\r\n`;
   const { data, closed } = await rawRequest(server.port, bytes);
   const responses = parseResponses(data);
   t.equal(responses.length, 10);

@@ -4,7 +4,14 @@
 import t, { type Test } from 'tap';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseResponses, rawRequest, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
+import {
+  parseResponses,
+  rawRequest,
+  startPorta,
+  tempDir,
+  type ParsedResponse,
+  type TestServer,
+} from '../helpers/porta';
 
 const CGI_FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cgi-bin');
 const HELLO = 'Hello from porta.\n';
@@ -35,7 +42,12 @@ function responses(data: Buffer): ParsedResponse[] {
 }
 
 /** rawRequest, timed. */
-async function timed(port: number, pieces: string | string[], gapMs?: number, timeoutMs = 3000): Promise<{ data: Buffer; closed: boolean; ms: number }> {
+async function timed(
+  port: number,
+  pieces: string | string[],
+  gapMs?: number,
+  timeoutMs = 3000,
+): Promise<{ data: Buffer; closed: boolean; ms: number }> {
   const start = performance.now();
   const result = await rawRequest(port, pieces, gapMs === undefined ? { timeoutMs } : { timeoutMs, gapMs });
   return { ...result, ms: performance.now() - start };
@@ -61,7 +73,10 @@ t.test('timeouts', async (t) => {
   });
 
   t.test('a head dribbled a byte at a time (slowloris) still times out as a whole', async (t) => {
-    const pieces = ['GET /hello.txt HTTP/1.1\r\n', ...'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'.split('')];
+    const pieces = [
+      'GET /hello.txt HTTP/1.1\r\n',
+      ...'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'.split(''),
+    ];
     const { data, closed, ms } = await timed(port, pieces, 50);
     check408(t, data, closed);
     t.ok(ms < TIMEOUT + 1500, `each byte did not restart the clock (${Math.round(ms)} ms)`);
@@ -94,23 +109,38 @@ t.test('timeouts', async (t) => {
 
   t.test('activity keeps a connection alive across several timeouts', async (t) => {
     const one = 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n';
-    const { data } = await timed(port, [one, one, one, one, `GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], TIMEOUT / 2);
+    const { data } = await timed(
+      port,
+      [one, one, one, one, `GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+      TIMEOUT / 2,
+    );
     t.equal(responses(data).length, 5, 'every request answered on one connection');
   });
 
   t.test('a body that stalls before the program has it gets 408 and a close', async (t) => {
-    const { data, closed, ms } = await timed(port, 'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+    const { data, closed, ms } = await timed(
+      port,
+      'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc',
+    );
     check408(t, data, closed);
     t.ok(ms < TIMEOUT + 1500, `${Math.round(ms)} ms`);
   });
 
   t.test('a chunked body that stalls mid-chunk gets 408 and a close', async (t) => {
-    const { data, closed } = await timed(port, 'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab');
+    const { data, closed } = await timed(
+      port,
+      'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab',
+    );
     check408(t, data, closed);
   });
 
   t.test('a body arriving slowly but steadily is not cut off', async (t) => {
-    const pieces = ['POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n', 'ab', 'cd', 'ef'];
+    const pieces = [
+      'POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n',
+      'ab',
+      'cd',
+      'ef',
+    ];
     const { data } = await timed(port, pieces, TIMEOUT / 2);
     const [r] = responses(data);
     t.equal(r?.status, 200);
@@ -122,7 +152,12 @@ t.test('timeouts', async (t) => {
   // must still end: nothing more can be said (RFC 9112 §9.6), so it is just closed.
   t.test('a stalled body after the answer was sent: the connection is closed', async (t) => {
     for (const method of ['GET', 'POST']) {
-      const { data, closed, ms } = await timed(port, `${method} /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc`, undefined, TIMEOUT * 6);
+      const { data, closed, ms } = await timed(
+        port,
+        `${method} /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc`,
+        undefined,
+        TIMEOUT * 6,
+      );
       const list = responses(data);
       t.equal(list.length, 1, `${method}: one answer`);
       t.equal(list[0]?.status, method === 'GET' ? 200 : 405);

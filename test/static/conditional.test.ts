@@ -27,8 +27,16 @@ async function server(t: Test): Promise<number> {
   return s.port;
 }
 
-async function request(port: number, extra: string, method = 'GET', target = '/digits.txt'): Promise<{ r: ParsedResponse; raw: string }> {
-  const { data } = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`);
+async function request(
+  port: number,
+  extra: string,
+  method = 'GET',
+  target = '/digits.txt',
+): Promise<{ r: ParsedResponse; raw: string }> {
+  const { data } = await rawRequest(
+    port,
+    `${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`,
+  );
   const [r] = parseResponses(data, [method === 'HEAD']);
   if (r === undefined) throw new Error(`no response: ${JSON.stringify(data.toString('latin1'))}`);
   return { r, raw: data.toString('latin1') };
@@ -76,7 +84,7 @@ t.test('conditional and range requests', async (t) => {
   t.test('If-None-Match', async (t) => {
     const cases: Array<[string, number]> = [
       [etag, 304],
-      [`W/${etag}`, 304],                  // weak comparison (RFC 9110 §13.1.2)
+      [`W/${etag}`, 304], // weak comparison (RFC 9110 §13.1.2)
       [`"nope", ${etag}`, 304],
       [`"a",   "b" ,${etag}`, 304],
       ['*', 304],
@@ -107,7 +115,11 @@ t.test('conditional and range requests', async (t) => {
     t.equal((await request(port, `If-Match: ${etag}\r\n`)).r.status, 200);
     t.equal((await request(port, `If-Match: "a", ${etag}\r\n`)).r.status, 200);
     t.equal((await request(port, 'If-Match: *\r\n')).r.status, 200);
-    t.equal((await request(port, `If-Match: W/${etag}\r\n`)).r.status, 412, 'If-Match uses the strong comparison (RFC 9110 §13.1.1)');
+    t.equal(
+      (await request(port, `If-Match: W/${etag}\r\n`)).r.status,
+      412,
+      'If-Match uses the strong comparison (RFC 9110 §13.1.1)',
+    );
     t.equal((await request(port, 'If-Unmodified-Since: Wed, 01 Jan 2020 00:00:00 GMT\r\n')).r.status, 412);
     t.equal((await request(port, `If-Unmodified-Since: ${LAST_MODIFIED}\r\n`)).r.status, 200);
     const both = await request(port, `If-Match: ${etag}\r\nIf-Unmodified-Since: Wed, 01 Jan 2020 00:00:00 GMT\r\n`);
@@ -122,7 +134,7 @@ t.test('conditional and range requests', async (t) => {
       ['bytes=-5', N - 5, N - 1],
       ['bytes=5-', 5, N - 1],
       ['bytes=30-1000', 30, N - 1],
-      ['bytes=-1000', 0, N - 1],           // RFC 9110 §14.1.1: a longer suffix means the whole representation
+      ['bytes=-1000', 0, N - 1], // RFC 9110 §14.1.1: a longer suffix means the whole representation
       ['bytes=35-35', 35, 35],
       ['bytes=0-0', 0, 0],
     ];
@@ -181,7 +193,8 @@ t.test('conditional and range requests', async (t) => {
     }
     const overlapping = await request(port, 'Range: bytes=0-3,2-5\r\n');
     t.ok(overlapping.r.status === 200 || overlapping.r.status === 206, 'overlapping ranges');
-    if (overlapping.r.status === 206 && overlapping.r.headers['content-range'] === 'bytes 0-5/36') t.equal(overlapping.r.body.toString(), '012345');
+    if (overlapping.r.status === 206 && overlapping.r.headers['content-range'] === 'bytes 0-5/36')
+      t.equal(overlapping.r.body.toString(), '012345');
   });
 
   t.test('Range on HEAD is ignored (GET is the only method with range handling, RFC 9110 §14.2)', async (t) => {

@@ -8,7 +8,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { openSocket, parseResponses, rawRequest, sleep, startPorta, tempDir, type ParsedResponse, type TestServer } from '../helpers/porta';
+import {
+  openSocket,
+  parseResponses,
+  rawRequest,
+  sleep,
+  startPorta,
+  tempDir,
+  type ParsedResponse,
+  type TestServer,
+} from '../helpers/porta';
 
 const SITE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'site');
 const BIG = 8 * 1024 * 1024;
@@ -31,7 +40,11 @@ async function site(t: Test): Promise<{ server: TestServer; root: string; big: B
 }
 
 async function request(port: number, target: string, extra = '', method = 'GET'): Promise<ParsedResponse> {
-  const { data } = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`, { timeoutMs: 10_000 });
+  const { data } = await rawRequest(
+    port,
+    `${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`,
+    { timeoutMs: 10_000 },
+  );
   const [r] = parseResponses(data, [method === 'HEAD']);
   if (r === undefined) throw new Error(`no response to ${method} ${target}`);
   return r;
@@ -65,13 +78,19 @@ t.test('static files', async (t) => {
     t.equal(r.headers['content-type'], 'text/html; charset=utf-8');
     const html = r.body.toString('utf8');
     t.match(html, /<meta charset="utf-8">/i);
-    t.ok(html.includes('<a href="%3Cb%3E%26.txt">&lt;b&gt;&amp;.txt</a>'), 'markup in a name is text, and its link is encoded');
+    t.ok(
+      html.includes('<a href="%3Cb%3E%26.txt">&lt;b&gt;&amp;.txt</a>'),
+      'markup in a name is text, and its link is encoded',
+    );
     t.notOk(html.includes('<b>&'), 'the raw name never appears');
     t.ok(html.includes('<a href="a.txt">a.txt</a>'));
     t.ok(html.includes('<a href="sub/">sub/</a>'), 'folders end with a slash');
     t.ok(html.includes('href="caf%C3%A9%20%231%20100%25.txt"'), 'UTF-8, #, % and space are percent-encoded');
     t.ok(html.includes('>café #1 100%.txt<'), 'the name shows as UTF-8 text');
-    t.ok(html.includes('href="quote%22it') && html.includes('quote&quot;it&#39;s.txt'), 'quotes cannot break out of the attribute');
+    t.ok(
+      html.includes('href="quote%22it') && html.includes('quote&quot;it&#39;s.txt'),
+      'quotes cannot break out of the attribute',
+    );
     t.notOk(html.includes('.secret'), 'dotfiles are not listed');
     t.equal(Buffer.byteLength(html), Number(r.headers['content-length']));
   });
@@ -103,7 +122,8 @@ t.test('static files', async (t) => {
   t.test('the slash redirect is never protocol-relative', async (t) => {
     for (const target of ['//files', '///files', '//files?q=1']) {
       const r = await request(port, target);
-      if (r.status === 301) t.notMatch(r.headers['location'] ?? '', /^\/\//, `${target}: Location ${r.headers['location'] ?? ''}`);
+      if (r.status === 301)
+        t.notMatch(r.headers['location'] ?? '', /^\/\//, `${target}: Location ${r.headers['location'] ?? ''}`);
       else t.ok([400, 404].includes(r.status), `${target}: refused with ${r.status}`);
     }
   });
@@ -117,7 +137,8 @@ t.test('static files', async (t) => {
       ['/image.png', 'image/png'],
       ['/noext', 'application/octet-stream'],
     ];
-    for (const [target, type] of types) t.equal((await request(port, target, '', 'HEAD')).headers['content-type'], type, target);
+    for (const [target, type] of types)
+      t.equal((await request(port, target, '', 'HEAD')).headers['content-type'], type, target);
   });
 
   t.test('missing things are 404', async (t) => {
@@ -135,12 +156,18 @@ t.test('static files', async (t) => {
         const r = await request(port, target, method === 'GET' ? '' : 'Content-Length: 0\r\n', method);
         t.equal(r.statusLine, 'HTTP/1.1 405 Method Not Allowed', `${method} ${target}`);
         const allow = (r.headers['allow'] ?? '').split(',').map((m) => m.trim());
-        t.ok(allow.includes('GET') && allow.includes('HEAD'), `${method} ${target}: Allow: ${r.headers['allow'] ?? ''}`);
+        t.ok(
+          allow.includes('GET') && allow.includes('HEAD'),
+          `${method} ${target}: Allow: ${r.headers['allow'] ?? ''}`,
+        );
         t.notOk(allow.includes(method), `${method} is not in Allow`);
         // RFC 9110 §10.2.1: Allow lists what the resource supports; every listed method must work.
         for (const listed of allow) {
           const answer = await request(port, target, '', listed);
-          t.ok(answer.status >= 200 && answer.status < 300, `${listed} ${target} (listed in Allow) answers ${answer.status}`);
+          t.ok(
+            answer.status >= 200 && answer.status < 300,
+            `${listed} ${target} (listed in Allow) answers ${answer.status}`,
+          );
         }
       }
     }
@@ -181,7 +208,10 @@ t.test('static files', async (t) => {
     t.same(brotliDecompressSync(br.body), js);
 
     const both = await request(port, '/assets/app.js', 'Accept-Encoding: gzip, deflate, br\r\n');
-    t.ok(['gzip', 'br'].includes(both.headers['content-encoding'] ?? ''), `gzip or br: ${both.headers['content-encoding'] ?? ''}`);
+    t.ok(
+      ['gzip', 'br'].includes(both.headers['content-encoding'] ?? ''),
+      `gzip or br: ${both.headers['content-encoding'] ?? ''}`,
+    );
 
     const refused = await request(port, '/assets/only-gz.css', 'Accept-Encoding: gzip;q=0, deflate\r\n');
     t.equal(refused.headers['content-encoding'], undefined, 'gzip;q=0 refuses gzip');
@@ -223,7 +253,9 @@ t.test('static files', async (t) => {
     const chunks: Buffer[] = [];
     let closed = false;
     socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('close', () => { closed = true; });
+    socket.on('close', () => {
+      closed = true;
+    });
     socket.pause(); // reads nothing from the kernel until resumed; writes still go out
     socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     let queuedMax = 0;
@@ -242,7 +274,11 @@ t.test('static files', async (t) => {
   });
 
   t.test('two large files pipelined on one connection', async (t) => {
-    const { data } = await rawRequest(port, 'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 15_000 });
+    const { data } = await rawRequest(
+      port,
+      'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { timeoutMs: 15_000 },
+    );
     const responses = parseResponses(data);
     t.equal(responses.length, 2);
     for (const r of responses) t.equal(sha(r.body), sha(big));

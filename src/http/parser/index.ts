@@ -2,7 +2,15 @@ import { NativeParser, nativeParserAvailable } from './native';
 import type { ParserKind, ParserOptions, ParserSink, RequestParser } from './types';
 import { WasmParser } from './wasm';
 
-export type { ExecStatus, ParseError, ParserKind, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
+export type {
+  ExecStatus,
+  ParseError,
+  ParserKind,
+  ParserOptions,
+  ParserSink,
+  RequestHead,
+  RequestParser,
+} from './types';
 export { HEADER_OVERFLOW } from './types';
 
 /** The build that will actually run for `wanted`: native falls back to wasm when Node lacks it. */

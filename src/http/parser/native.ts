@@ -147,9 +147,15 @@ export class NativeParser implements RequestParser {
       this.#url += url;
     };
     parser[HTTPParser.kOnHeadersComplete] = (
-      major: number, minor: number, headers: string[] | undefined, method: number,
-      url: string | undefined, _status: unknown, _statusMessage: unknown,
-      upgrade: boolean, keepAlive: boolean,
+      major: number,
+      minor: number,
+      headers: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      _status: unknown,
+      _statusMessage: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
     ): number => {
       this.#inHead = false;
       if (this.#muted) return 0;
@@ -200,7 +206,10 @@ export class NativeParser implements RequestParser {
     }
     const lf = chunk.indexOf(0x0a, start);
     if (lf < 0) {
-      this.#lineText = this.#lineText.length < 256 ? this.#lineText + chunk.latin1Slice(start, Math.min(chunk.length, start + 256)) : this.#lineText;
+      this.#lineText =
+        this.#lineText.length < 256
+          ? this.#lineText + chunk.latin1Slice(start, Math.min(chunk.length, start + 256))
+          : this.#lineText;
       return;
     }
     this.#lineEnded = true;
@@ -242,7 +251,8 @@ export class NativeParser implements RequestParser {
         this.offset = at;
         return 'paused';
       }
-      const inUrl = ret.code === HEADER_OVERFLOW && this.#inHead && !this.#lineEnded && chunk.subarray(base, at).indexOf(0x0a) < 0;
+      const inUrl =
+        ret.code === HEADER_OVERFLOW && this.#inHead && !this.#lineEnded && chunk.subarray(base, at).indexOf(0x0a) < 0;
       return this.#fail({
         code: ret.code ?? 'HPE_INTERNAL',
         reason: ret.code === HEADER_OVERFLOW ? (inUrl ? URL_OVERFLOW : 'Header overflow') : (ret.reason ?? ret.message),
@@ -320,7 +330,8 @@ export class NativeParser implements RequestParser {
     parser.initialize(HTTPParser.REQUEST, {}, this.#maxHeaderSize, 0);
     // llhttp_should_keep_alive() decides what follows the message: keep it.
     const v11 = head.versionMajor > 0 && head.versionMinor > 0;
-    const connection = v11 === head.keepAlive ? '' : head.keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n';
+    const connection =
+      v11 === head.keepAlive ? '' : head.keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n';
     const method = head.method === 'CONNECT' || head.method === 'UNKNOWN' ? 'GET' : head.method;
     const text = `${method} / HTTP/${head.versionMajor}.${head.versionMinor}\r\n${framing}${connection}\r\n`;
     this.#muted = true;

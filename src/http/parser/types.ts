@@ -34,9 +34,9 @@ export interface ParseError {
 }
 
 export type ExecStatus =
-  | 'ok'      // every byte consumed
-  | 'paused'  // stopped at a message boundary; parser.offset says where
-  | 'error';  // parser.error says why; the parser is dead
+  | 'ok' // every byte consumed
+  | 'paused' // stopped at a message boundary; parser.offset says where
+  | 'error'; // parser.error says why; the parser is dead
 
 export type ParserKind = 'wasm' | 'native';
 

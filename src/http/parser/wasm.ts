@@ -62,7 +62,8 @@ function instantiate(): LlhttpExports {
     // No SIMD on this CPU/engine: the portable build parses the same grammar.
   }
   mod ??= new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Uint8Array<ArrayBuffer>);
-  const span = (handler: (p: WasmParser, chunk: Buffer) => number) =>
+  const span =
+    (handler: (p: WasmParser, chunk: Buffer) => number) =>
     (_p: number, at: number, len: number): number => {
       const parser = current as WasmParser;
       const chunk = loadedChunk as Buffer;
@@ -100,9 +101,12 @@ function cString(lib: LlhttpExports, ptr: number): string {
 /** Copy `chunk` into wasm memory unless it is a slice of the chunk already there. */
 function load(lib: LlhttpExports, chunk: Buffer): number {
   const prev = loadedChunk;
-  if (prev !== null && chunk.buffer === prev.buffer &&
-      chunk.byteOffset >= prev.byteOffset &&
-      chunk.byteOffset + chunk.length <= prev.byteOffset + prev.length) {
+  if (
+    prev !== null &&
+    chunk.buffer === prev.buffer &&
+    chunk.byteOffset >= prev.byteOffset &&
+    chunk.byteOffset + chunk.length <= prev.byteOffset + prev.length
+  ) {
     // Resuming after a pause: the tail is already in wasm memory (no O(n²) re-copy).
     const ptr = loadedPtr + (chunk.byteOffset - prev.byteOffset);
     loadedChunk = chunk;
@@ -220,7 +224,8 @@ export class WasmParser implements RequestParser {
   }
 
   #describe(ret: number, offset: number): ParseError {
-    if (this.#overflow) return { code: HEADER_OVERFLOW, reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow', offset };
+    if (this.#overflow)
+      return { code: HEADER_OVERFLOW, reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow', offset };
     const lib = this.#lib;
     return {
       code: cString(lib, lib.llhttp_errno_name(ret)),
