@@ -57,7 +57,7 @@ async function serverWorkload(
         steps.push({ labels: [name], skipped: skip, measure: () => Promise.reject(new Error('skipped')) });
         continue;
       }
-      let started;
+      let started: Awaited<ReturnType<typeof startServer>>;
       try {
         started = await startServer(name, docroot);
       } catch (err) {
@@ -198,7 +198,9 @@ async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
         String(durationS),
       ]);
       let out = '';
-      child.stdout?.on('data', (c: Buffer) => void (out += c.toString()));
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
       child.on('error', reject);
       child.on('exit', (code) => {
         try {

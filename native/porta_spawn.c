@@ -1,31 +1,41 @@
-// porta_spawn: start a CGI program with posix_spawn(3) instead of libuv's
-// fork+exec, and reap it through a pidfd watched by the event loop.
+// porta_spawn: start a CGI program without forking Node's whole address
+// space, as a user other than root, and reap it through a pidfd watched by
+// the event loop.
 //
 // Why: Node's child_process.spawn forks the whole Node process (copying its
-// page tables) and blocks the event loop until exec. glibc's posix_spawn uses
-// clone(CLONE_VM | CLONE_VFORK): no copy, the parent waits only for the exec.
+// page tables) and blocks the event loop until exec. vfork(2) (clone with
+// CLONE_VM | CLONE_VFORK, what glibc's posix_spawn uses) copies nothing: the
+// child borrows the parent's memory until it execs. posix_spawn itself cannot
+// change the user, so the child steps are written out here: only raw system
+// calls between vfork and exec (see spawn_child).
 //
-// The spawn itself runs on a libuv worker thread: with vfork semantics the
-// calling thread waits until the program has exec'd (≈ 2.4 ms for python3
-// here), time the event loop should spend serving others.
+// The spawn runs on a libuv worker thread: with vfork semantics the calling
+// thread waits until the program has exec'd (≈ 2.4 ms for python3 here), time
+// the event loop should spend serving others.
 //
 // Fd ownership:
-// - The three pipes are made here with O_CLOEXEC; the child's ends are closed
-//   before spawn() returns; the parent's ends are returned to JS, which owns them.
-// - stdout_fd >= 0 (socket mode) is the client socket, lent by the caller. The
-//   child gets it as fd 1. Its O_NONBLOCK flag is cleared first: the flag lives
-//   on the shared file description, and a CGI program expects a blocking stdout.
+// - stdout_fd (socket mode) is the client socket's fd, borrowed from the
+//   caller only for the duration of the JS call: Spawn() duplicates it at
+//   once, on the event loop (F_DUPFD_CLOEXEC), before the work is queued. The
+//   worker uses only that duplicate and closes it. The number the caller read
+//   may be reused by the next accept the moment the socket closes; the dup
+//   still names the right socket (or a dead one: harmless).
+// - The three pipes are made on the worker with O_CLOEXEC; the child's ends
+//   are closed before the work completes; the parent's ends go to JS, which
+//   owns them from then on.
 // - The pidfd is owned by the reaper below and closed once the child is reaped.
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <spawn.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -154,9 +164,12 @@ typedef struct request {
   char* cwd;
   char** argv;
   char** envp;
-  int socket_fd;
+  int socket_fd;  // a dup owned by this request (-1: pipe mode)
   bool stdin_null;
   int32_t nice;
+  int32_t uid, gid;  // -1: keep porta's user
+  volatile int child_errno;  // written by the vfork child before it gives up
+  const char* volatile child_step;
   int in[2], out[2], err[2];
   pid_t pid;
   int pidfd;
@@ -165,6 +178,7 @@ typedef struct request {
 } request_t;
 
 static void request_free(napi_env env, request_t* q) {
+  if (q->socket_fd >= 0) close(q->socket_fd);
   close_pair(q->in);
   close_pair(q->out);
   close_pair(q->err);
@@ -178,6 +192,66 @@ static void request_free(napi_env env, request_t* q) {
   free(q);
 }
 
+// The vfork child. It runs on the worker thread's stack with the parent's
+// memory until it execs, so: no malloc, no locks, no return from here, and
+// only system calls that act on this process alone. glibc's setuid() and
+// friends would broadcast to every thread of *Node* (its setxid protocol),
+// so the ids change through raw syscalls, which act on this process only.
+static void spawn_child(request_t* q) {
+  // Node ignores SIGPIPE, and ignored signals survive exec: every signal goes
+  // back to its default, then the mask (all blocked, see spawn_execute) is emptied.
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);  // EINVAL for KILL/STOP/internal: fine
+
+  // Its own process group, so a timeout can signal everything it started.
+  if (setpgid(0, 0) != 0) goto fail_setpgid;
+  int in_fd = q->stdin_null ? open("/dev/null", O_RDONLY | O_CLOEXEC) : q->in[0];
+  if (in_fd < 0) goto fail_stdin;
+  if (dup2(in_fd, 0) < 0) goto fail_stdin;
+  if (dup2(q->socket_fd >= 0 ? q->socket_fd : q->out[1], 1) < 0) goto fail_stdout;
+  if (dup2(q->err[1], 2) < 0) goto fail_stderr;
+  if (chdir(q->cwd) != 0) goto fail_chdir;
+  // A lower priority for the program (and what it starts): best effort.
+  if (q->nice > 0) setpriority(PRIO_PROCESS, 0, q->nice);
+  if (q->uid >= 0) {
+    // Never as root: groups first, then the group, then the user (after
+    // which nothing could be changed back).
+    if (syscall(SYS_setgroups, 0, NULL) != 0) goto fail_ids;
+    if (syscall(SYS_setresgid, q->gid, q->gid, q->gid) != 0) goto fail_ids;
+    if (syscall(SYS_setresuid, q->uid, q->uid, q->uid) != 0) goto fail_ids;
+  }
+  // If porta dies, its programs die with it (set after the id change, which clears it).
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t none;
+  sigemptyset(&none);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
+  execve(q->program, q->argv, q->envp);
+  q->child_step = q->program;
+  goto fail;
+fail_setpgid:
+  q->child_step = "setpgid";
+  goto fail;
+fail_stdin:
+  q->child_step = "stdin";
+  goto fail;
+fail_stdout:
+  q->child_step = "stdout";
+  goto fail;
+fail_stderr:
+  q->child_step = "stderr";
+  goto fail;
+fail_chdir:
+  q->child_step = "chdir";
+  goto fail;
+fail_ids:
+  q->child_step = "setuid";
+fail:
+  q->child_errno = errno;
+  _exit(127);
+}
+
 // Worker thread: no N-API calls here.
 static void spawn_execute(napi_env env, void* data) {
   (void)env;
@@ -188,48 +262,43 @@ static void spawn_execute(napi_env env, void* data) {
     return;
   }
   if (q->socket_fd >= 0) {
+    // The flag lives on the file description the socket and the program
+    // share: a CGI program expects a blocking stdout. porta puts it back
+    // (uv_stream_set_blocking) once the program is done with the socket.
     int flags = fcntl(q->socket_fd, F_GETFL);
     if (flags < 0 || fcntl(q->socket_fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
       q->failed_errno = errno, q->failed_what = "fcntl";
       return;
     }
   }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  if (q->stdin_null) posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  else posix_spawn_file_actions_adddup2(&actions, q->in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, q->socket_fd >= 0 ? q->socket_fd : q->out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, q->err[1], 2);
-  posix_spawn_file_actions_addchdir_np(&actions, q->cwd);
-
-  // Node ignores SIGPIPE, and ignored signals survive exec: give the program
-  // default dispositions and an empty mask (worker threads block signals).
-  // Its own process group lets a timeout kill everything it started.
-  sigset_t all, none;
+  // No signal handler may run in the child while it shares our memory.
+  sigset_t all, old;
   sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-
-  int rc = posix_spawn(&q->pid, q->program, &actions, &attr, q->argv, q->envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    q->failed_errno = rc, q->failed_what = q->program;
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  q->child_errno = 0;
+  q->child_step = NULL;
+  pid_t pid = vfork();
+  if (pid == 0) spawn_child(q);  // never returns
+  int vfork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    q->failed_errno = vfork_errno, q->failed_what = "vfork";
     return;
   }
+  if (q->child_step != NULL) {
+    // The child gave up before or at exec: reap it here, report why.
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    q->failed_errno = q->child_errno, q->failed_what = q->child_step;
+    return;
+  }
+  q->pid = pid;
   // The child holds its ends now.
   if (q->in[0] >= 0) close(q->in[0]), q->in[0] = -1;
   if (q->out[1] >= 0) close(q->out[1]), q->out[1] = -1;
   close(q->err[1]), q->err[1] = -1;
-  // A lower priority for the program (and what it starts), so that serving
-  // files stays quick while programs run; best effort.
-  if (q->nice > 0) setpriority(PRIO_PROCESS, (id_t)q->pid, q->nice);
+  if (q->socket_fd >= 0) close(q->socket_fd), q->socket_fd = -1;
   q->pidfd = (int)syscall(SYS_pidfd_open, q->pid, 0);
 }
 
@@ -294,29 +363,41 @@ static void spawn_complete(napi_env env, napi_status status, void* data) {
   request_free(env, q);
 }
 
-// spawn(program, args[], env[], cwd, stdinNull, stdoutFd, nice,
+// spawn(program, args[], env[], cwd, stdinNull, stdoutFd, nice, uid, gid,
 //       onSpawn(err, [pid, stdinFd | -1, stdoutFd | -1, stderrFd]), onExit(code, signal))
+// stdoutFd: -1 for a pipe, else a socket fd borrowed for this call only.
+// uid, gid: -1 to keep porta's own.
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value args[9];
+  size_t argc = 11;
+  napi_value args[11];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdinNull, stdoutFd, nice, onSpawn, onExit)");
+  if (argc < 11) {
+    napi_throw_type_error(env, NULL, "spawn(program, args, env, cwd, stdinNull, stdoutFd, nice, uid, gid, onSpawn, onExit)");
     return NULL;
   }
   request_t* q = calloc(1, sizeof *q);
   q->in[0] = q->in[1] = q->out[0] = q->out[1] = q->err[0] = q->err[1] = -1;
   q->pidfd = -1;
-  if (napi_get_value_bool(env, args[4], &q->stdin_null) != napi_ok || napi_get_value_int32(env, args[5], &q->socket_fd) != napi_ok ||
-      napi_get_value_int32(env, args[6], &q->nice) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
+  q->socket_fd = -1;
+  int32_t borrowed = -1;
+  if (napi_get_value_bool(env, args[4], &q->stdin_null) != napi_ok || napi_get_value_int32(env, args[5], &borrowed) != napi_ok ||
+      napi_get_value_int32(env, args[6], &q->nice) != napi_ok || napi_get_value_int32(env, args[7], &q->uid) != napi_ok ||
+      napi_get_value_int32(env, args[8], &q->gid) != napi_ok || get_string(env, args[0], &q->program) != 0 ||
       get_string(env, args[3], &q->cwd) != 0 || (q->argv = get_vector(env, args[1], q->program)) == NULL ||
       (q->envp = get_vector(env, args[2], NULL)) == NULL) {
     request_free(env, q);
     napi_throw_type_error(env, NULL, "porta_spawn: bad arguments");
     return NULL;
   }
-  napi_create_reference(env, args[7], 1, &q->on_spawn);
-  napi_create_reference(env, args[8], 1, &q->on_exit);
+  // Own the fd before anything is queued (see the top): from here on only the dup is used.
+  if (borrowed >= 0 && (q->socket_fd = fcntl(borrowed, F_DUPFD_CLOEXEC, 3)) < 0) {
+    int err = errno;
+    request_free(env, q);
+    napi_throw(env, errno_error(env, "dup of the client socket", err));
+    return NULL;
+  }
+  napi_create_reference(env, args[9], 1, &q->on_spawn);
+  napi_create_reference(env, args[10], 1, &q->on_exit);
   napi_value resource_name;
   napi_create_string_utf8(env, "porta:cgi-spawn", NAPI_AUTO_LENGTH, &resource_name);
   if (napi_create_async_work(env, NULL, resource_name, spawn_execute, spawn_complete, q, &q->work) != napi_ok ||
@@ -345,11 +426,42 @@ static napi_value KillGroup(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// lookupUser(name) → [uid, gid] or null: the passwd entry, on the loop
+// thread at start-up (getpwnam_r may read files or ask NSS).
+static napi_value LookupUser(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  char* name = NULL;
+  if (argc < 1 || get_string(env, args[0], &name) != 0) {
+    free(name);
+    napi_throw_type_error(env, NULL, "lookupUser(name)");
+    return NULL;
+  }
+  struct passwd pw, *found = NULL;
+  char buffer[16384];
+  int rc = getpwnam_r(name, &pw, buffer, sizeof buffer, &found);
+  free(name);
+  if (rc != 0 || found == NULL) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_value uid, gid;
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_int32(env, (int32_t)found->pw_uid, &uid);
+  napi_create_int32(env, (int32_t)found->pw_gid, &gid);
+  napi_set_element(env, result, 0, uid);
+  napi_set_element(env, result, 1, gid);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "killGroup", NAPI_AUTO_LENGTH, KillGroup, NULL, &fn);
   napi_set_named_property(env, exports, "killGroup", fn);
+  napi_create_function(env, "lookupUser", NAPI_AUTO_LENGTH, LookupUser, NULL, &fn);
+  napi_set_named_property(env, exports, "lookupUser", fn);
   return exports;
 }

@@ -37,9 +37,10 @@ Serve a folder over HTTP/1.1 and run CGI/1.1 programs (RFC 3875).
   --max-requests N         requests answered on one connection before it closes (default: 100000)
   --cgi-dir PATH           URL folder whose files are programs; repeatable (default: /cgi-bin, /htbin)
   --cgi-ext LIST           extensions run as CGI anywhere, e.g. .cgi,.py
-  --cgi-interpreter E=P    interpreter for an extension, e.g. .py=/usr/bin/python3; repeatable
+  --cgi-interpreter E=P    interpreter for an extension, e.g. .py=/usr/bin/python3, run even without +x; repeatable
   --cgi-stdout socket|pipe the program's stdout is the client socket (default), or a parsed pipe
-  --cgi-spawn METHOD       auto (default), posix_spawn (the addon) or child_process
+  --cgi-spawn METHOD       auto (default), addon (vfork on a worker thread) or child_process
+  --cgi-user NAME          user programs run as when porta is root (default: nobody; root only if named)
   --cgi-pass-env NAMES     server variables passed to programs, comma-separated; repeatable
   --cgi-timeout S          seconds a program may run (default: 30)
   --cgi-max N              programs running at once (default: 64)
@@ -99,6 +100,7 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
       'cgi-ext': { type: 'string', multiple: true },
       'cgi-interpreter': { type: 'string', multiple: true },
       'cgi-stdout': { type: 'string' },
+      'cgi-user': { type: 'string' },
       'cgi-spawn': { type: 'string' },
       'cgi-pass-env': { type: 'string', multiple: true },
       'cgi-timeout': { type: 'string' },
@@ -133,11 +135,13 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
       .map((v) => v.trim())
       .filter((v) => v !== '');
   const interpreters = { ...defaultSettings.cgiInterpreters };
+  const explicit: string[] = [];
   for (const pair of values['cgi-interpreter'] ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--cgi-interpreter wants .ext=program, not "${pair}"`);
     const ext = pair.slice(0, eq).startsWith('.') ? pair.slice(0, eq) : '.' + pair.slice(0, eq);
-    interpreters[ext] = pair.slice(eq + 1);
+    interpreters[ext.toLowerCase()] = pair.slice(eq + 1);
+    explicit.push(ext.toLowerCase());
   }
   const cgiDirs =
     values['cgi-dir'] === undefined
@@ -157,11 +161,13 @@ export function parseCommandLine(argv: string[]): Settings | 'help' | 'version' 
     cgiDirs,
     cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : '.' + e)),
     cgiInterpreters: interpreters,
+    cgiExplicitInterpreters: explicit,
+    cgiUser: values['cgi-user'] ?? null,
     cgiStdout: oneOf<CgiStdoutMode>('cgi-stdout', values['cgi-stdout'], ['socket', 'pipe'], defaultSettings.cgiStdout),
     cgiSpawn: oneOf<CgiSpawnMethod>(
       'cgi-spawn',
-      values['cgi-spawn'],
-      ['auto', 'posix_spawn', 'child_process'],
+      values['cgi-spawn'] === 'posix_spawn' ? 'addon' : values['cgi-spawn'], // its name before vfork
+      ['auto', 'addon', 'child_process'],
       defaultSettings.cgiSpawn,
     ),
     cgiPassEnv: values['cgi-pass-env'] === undefined ? defaultSettings.cgiPassEnv : split(values['cgi-pass-env']),
@@ -202,7 +208,7 @@ async function main(): Promise<void> {
   const parser = effectiveParserKind(settings.parser);
   process.stdout.write(
     `porta ${SERVER_VERSION}: directory ${settings.root}, address ${where.address}, port ${where.port}` +
-      ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout} via ${porta.cgiLauncher})\n`,
+      ` (llhttp ${parser}, CGI stdout ${settings.cgiStdout} via ${porta.cgiLauncher}, programs run as ${porta.cgiUser})\n`,
   );
   let stopping = false;
   const stop = () => {

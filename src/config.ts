@@ -88,8 +88,8 @@ export const defaultLimits: Limits = {
 };
 
 export type CgiStdoutMode = 'socket' | 'pipe';
-/** How programs are started: the posix_spawn addon when built, else child_process. */
-export type CgiSpawnMethod = 'auto' | 'posix_spawn' | 'child_process';
+/** How programs are started: the spawn addon (vfork) when built, else child_process. */
+export type CgiSpawnMethod = 'auto' | 'addon' | 'child_process';
 
 export interface Settings {
   root: string;
@@ -105,8 +105,15 @@ export interface Settings {
   cgiDirs: string[];
   /** File extensions that run as CGI anywhere under the root (Apache's AddHandler). */
   cgiExtensions: string[];
-  /** Extension → interpreter program. */
+  /** Extension → interpreter program (for scripts with their execute bit). */
   cgiInterpreters: Record<string, string>;
+  /** Extensions mapped with --cgi-interpreter: run through it even without the execute bit. */
+  cgiExplicitInterpreters: string[];
+  /**
+   * Who programs run as when porta is root: a user name or uid[:gid]; null
+   * means `nobody`. 'root' must be asked for. Ignored when porta is not root.
+   */
+  cgiUser: string | null;
   cgiStdout: CgiStdoutMode;
   cgiSpawn: CgiSpawnMethod;
   /** Names of server environment variables passed on to CGI programs. */
@@ -133,6 +140,8 @@ export const defaultSettings: Settings = {
     '.php': 'php-cgi',
     '.sh': 'sh',
   },
+  cgiExplicitInterpreters: [],
+  cgiUser: null,
   cgiStdout: 'socket',
   cgiSpawn: 'auto',
   cgiPassEnv: [

@@ -1,65 +1,86 @@
 // Which handler answers a request: a CGI program or a static file. The choice
 // is made on the decoded, normalised path from http/path.ts, the same function
-// static files use, so no encoding trick can route around it.
+// static files use, and both look files up through the one DocumentRoot, so
+// no encoding trick or symlink can route around it.
 
 import type { Settings } from './config';
 import { CgiHost } from './cgi/host';
-import type { Launcher } from './cgi/launcher';
+import type { Launcher, RunAs } from './cgi/launcher';
 import { chooseLauncher } from './cgi/launchers';
+import { chooseCgiUser, unreachableFolder } from './cgi/user';
 import type { Exchange } from './http/exchange';
+import { SERVER_ALLOW } from './http/methods';
 import { resolveRequestPath } from './http/path';
 import { RedirectedExchange } from './http/redirect';
+import { DocumentRoot } from './http/root';
 import type { Dispatch } from './net/connection';
 import { StaticFiles } from './static/serve';
-
-/** What some resource here accepts: static files take GET/HEAD/OPTIONS, CGI programs any method. */
-const SERVER_METHODS = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS';
 
 export interface Handlers {
   staticFiles: StaticFiles;
   cgi: CgiHost;
   launcher: Launcher;
-  /** Why CGI does not use the preferred launcher, if it does not. */
-  launcherNote: string | null;
+  /** Who CGI programs run as, in words for the banner. */
+  cgiUser: string;
+  /** Things to say at start-up (a launcher fallback, a root the CGI user cannot reach). */
+  notes: string[];
   dispatch: Dispatch;
 }
 
+export class StartupError extends Error {}
+
 export function createHandlers(settings: Settings): Handlers {
   const { limits } = settings;
+  const root = new DocumentRoot(settings.root, limits.statCacheMs);
   const staticFiles = new StaticFiles({
-    root: settings.root,
+    root,
     dotfiles: settings.dotfiles,
     cacheFileSize: limits.staticCacheFileSize,
     cacheBytes: limits.staticCacheBytes,
-    statCacheMs: limits.statCacheMs,
     readChunk: limits.staticReadChunk,
   });
-  const documentRoot = staticFiles.files.realRoot;
-  const { launcher, note: launcherNote } = chooseLauncher(settings.cgiSpawn);
+  const { launcher, note, lookupUser } = chooseLauncher(settings.cgiSpawn);
+  const notes = note === null ? [] : [note];
+  const choice = chooseCgiUser(settings.cgiUser, lookupUser);
+  if (choice.kind === 'error') throw new StartupError(choice.message);
+  const user: RunAs | null = choice.kind === 'switch' ? choice.user : null;
+  const cgiUser = choice.kind === 'switch' ? choice.user.name : `${choice.name} (${choice.why})`;
+  if (user !== null) {
+    const blocked = unreachableFolder(user, root.realRoot);
+    if (blocked !== null) {
+      notes.push(
+        `CGI programs run as ${user.name}, who cannot enter ${blocked}: they will fail (403/500) until it can`,
+      );
+    }
+  }
 
   const dispatch = (exchange: Exchange): void => {
     if (exchange.request.path === '*') {
       // RFC 9110 §9.3.7: "OPTIONS *" asks about the server as a whole.
-      exchange.sendHead(204, [['Allow', SERVER_METHODS]], { kind: 'none' });
-      return exchange.end();
+      exchange.sendHead(204, [['Allow', SERVER_ALLOW]], { kind: 'none' });
+      exchange.end();
+      return;
     }
-    const verdict = resolveRequestPath(documentRoot, exchange.request.path, { dotfiles: settings.dotfiles });
-    if (verdict.kind === 'ok' && cgi.handle(exchange, verdict.segments)) return;
+    const verdict = resolveRequestPath(root.realRoot, exchange.request.path, { dotfiles: settings.dotfiles });
+    // Program names are UTF-8; a path that is not (fsPath bytes) can only be a file.
+    if (verdict.kind === 'ok' && typeof verdict.fsPath === 'string' && cgi.handle(exchange, verdict.segments)) return;
     staticFiles.serve(exchange, verdict);
   };
 
   const cgi: CgiHost = new CgiHost({
-    documentRoot,
+    root,
     routing: { dirs: settings.cgiDirs, extensions: settings.cgiExtensions },
     interpreters: settings.cgiInterpreters,
+    explicitInterpreters: settings.cgiExplicitInterpreters,
     stdoutMode: settings.cgiStdout,
     passEnv: settings.cgiPassEnv,
     limits,
     launcher,
+    user,
     sendFile(exchange, path, _status, headers) {
       // lighttpd's cgi.x-sendfile: porta streams the file, with its own
       // conditional and range handling; only files under the root qualify.
-      if (!staticFiles.files.inside(path)) return exchange.sendError(403, 'X-Sendfile outside the document root');
+      if (!root.contains(path)) return exchange.sendError(403, 'X-Sendfile outside the document root');
       staticFiles.serveFile(exchange, path, headers);
     },
     redirect(exchange, location) {
@@ -69,5 +90,5 @@ export function createHandlers(settings: Settings): Handlers {
     },
   });
 
-  return { staticFiles, cgi, launcher, launcherNote, dispatch };
+  return { staticFiles, cgi, launcher, cgiUser, notes, dispatch };
 }

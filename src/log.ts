@@ -30,13 +30,26 @@ export interface LoggedRequest {
   readonly startedAt: number;
 }
 
+/** Where the two logs go: stdout and stderr, or (tests) a buffer shown only when a test fails. */
+export interface LogSink {
+  access(text: string): void;
+  error(text: string): void;
+}
+
+export const PROCESS_SINK: LogSink = {
+  access: (text) => void process.stdout.write(text),
+  error: (text) => void process.stderr.write(text),
+};
+
 export class Log {
   readonly #quiet: boolean;
+  readonly #sink: LogSink;
   #buffer = '';
   #scheduled = false;
 
-  constructor(quiet: boolean) {
+  constructor(quiet: boolean, sink: LogSink = PROCESS_SINK) {
     this.#quiet = quiet;
+    this.#sink = sink;
   }
 
   /** One CLF line, plus the response time in ms; `request` null when no request line was understood. */
@@ -60,7 +73,7 @@ export class Log {
   }
 
   error(message: string): void {
-    process.stderr.write(`[${new Date().toISOString()}] ${message}\n`);
+    this.#sink.error(`[${new Date().toISOString()}] ${message}\n`);
   }
 
   flush(): void {
@@ -68,6 +81,6 @@ export class Log {
     if (this.#buffer === '') return;
     const out = this.#buffer;
     this.#buffer = '';
-    process.stdout.write(out);
+    this.#sink.access(out);
   }
 }

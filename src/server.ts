@@ -5,23 +5,25 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Settings } from './config';
 import { createHandlers } from './dispatch';
 import { Connection, type ConnectionContext } from './net/connection';
-import { Log } from './log';
+import { Log, type LogSink } from './log';
 import { createTrace } from './trace';
 
 export interface Porta {
   readonly server: Server;
   readonly settings: Settings;
   readonly connections: ReadonlySet<Connection>;
-  /** How CGI programs are started: 'posix_spawn' or 'child_process'. */
+  /** How CGI programs are started: 'addon' or 'child_process'. */
   readonly cgiLauncher: string;
+  /** Who CGI programs run as, in words. */
+  readonly cgiUser: string;
   listen(): Promise<{ address: string; port: number }>;
   close(): Promise<void>;
 }
 
-export function createPorta(settings: Settings): Porta {
-  const log = new Log(settings.quiet);
+export function createPorta(settings: Settings, sink?: LogSink): Porta {
+  const log = new Log(settings.quiet, sink);
   const handlers = createHandlers(settings);
-  if (handlers.launcherNote !== null) log.error(handlers.launcherNote);
+  for (const note of handlers.notes) log.error(note);
   const connections = new Set<Connection>();
   let draining = false;
 
@@ -38,7 +40,9 @@ export function createPorta(settings: Settings): Porta {
     },
   };
 
-  const server = createServer({ noDelay: true }, (socket: Socket) => {
+  // allowHalfOpen: a client's FIN after a complete request does not end our
+  // side; the connection answers what it has, then closes (RFC 9112 §9.6).
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
     if (connections.size >= settings.limits.maxConnections) {
       socket.destroy();
       return;
@@ -68,6 +72,7 @@ export function createPorta(settings: Settings): Porta {
     settings,
     connections,
     cgiLauncher: handlers.launcher.kind,
+    cgiUser: handlers.cgiUser,
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

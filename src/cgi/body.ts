@@ -69,7 +69,8 @@ export class SpooledBody {
     }
     const source = createReadStream(file.path);
     source.on('error', () => stdin.destroy());
-    stdin.on('error', () => source.destroy());
+    // The program stopped reading (exited, or was stopped): the file's fd goes too.
+    stdin.on('close', () => source.destroy());
     source.pipe(stdin);
   }
 

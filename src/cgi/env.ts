@@ -19,9 +19,14 @@ const NOT_PASSED = new Set([
   'content-type', // §4.1.3: CONTENT_TYPE
 ]);
 
-/** HTTP_ + the field name in upper case, '-' → '_' (§4.1.18); null for names that make poor variables. */
+/**
+ * HTTP_ + the field name in upper case, '-' → '_' (§4.1.18); null for a name
+ * with anything but letters, digits and '-'. An underscore never passes: else
+ * `X_Forwarded_For` would arrive as HTTP_X_FORWARDED_FOR, indistinguishable
+ * from the real header (nginx's underscores_in_headers off, Apache 2.4).
+ */
 function metaName(field: string): string | null {
-  if (!/^[A-Za-z0-9_-]+$/.test(field)) return null;
+  if (!/^[A-Za-z0-9-]+$/.test(field)) return null;
   return 'HTTP_' + field.toUpperCase().replace(/-/g, '_');
 }
 
@@ -82,9 +87,9 @@ export function buildEnvironment(
   // php-cgi refuses to run without it (its force-cgi-redirect guard).
   vars.set('REDIRECT_STATUS', '200');
 
-  // Every other header as HTTP_*. Two names that map to one variable (X-A and
-  // X_A, say) are both dropped: merging would let one forge the other.
-  const headers = new Map<string, { field: string; value: string } | null>();
+  // Every other header as HTTP_*. With '_' refused, one variable can only
+  // come from one field name (in any case, RFC 9110 §5.1): repeats are joined.
+  const headers = new Map<string, string>();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const field = raw[i] as string;
@@ -94,13 +99,11 @@ export function buildEnvironment(
     const name = metaName(field);
     if (name === null) continue;
     const seen = headers.get(name);
-    if (seen === undefined) headers.set(name, { field: lower, value });
-    else if (seen === null) continue;
-    else if (seen.field !== lower) headers.set(name, null);
-    else seen.value += lower === 'cookie' ? '; ' + value : ', ' + value; // RFC 9110 §5.3; cookies: RFC 6265 §5.4
+    // RFC 9110 §5.3; cookies: RFC 6265 §5.4.
+    headers.set(name, seen === undefined ? value : seen + (lower === 'cookie' ? '; ' : ', ') + value);
   }
-  for (const [name, entry] of headers) {
-    if (entry !== null && !vars.has(name)) vars.set(name, entry.value);
+  for (const [name, value] of headers) {
+    if (!vars.has(name)) vars.set(name, value);
   }
 
   const env: string[] = [];

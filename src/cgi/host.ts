@@ -2,27 +2,37 @@
 // program may run, admits it through the slots, and starts a CgiRun. Settings
 // are plain data (as Go's cgi.Handler); the lifecycle lives in run.ts.
 
-import { accessSync, constants as fsConstants, realpathSync, statSync } from 'node:fs';
-import { basename, delimiter, dirname, extname, isAbsolute, join, sep } from 'node:path';
+import type { Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { basename, delimiter, dirname, extname, isAbsolute, join } from 'node:path';
 import type { CgiStdoutMode, Limits } from '../config';
 import type { Exchange } from '../http/exchange';
 import type { HeaderList } from '../http/response';
+import type { DocumentRoot } from '../http/root';
 import { searchWords } from './env';
-import type { Launcher } from './launcher';
-import { routeCgi, type CgiRouting } from './route';
-import { CgiRun, type CgiMode, type RunContext } from './run';
+import type { Launcher, RunAs } from './launcher';
+import { type CgiRouting, routeCgi } from './route';
+import { type CgiMode, CgiRun, type RunContext } from './run';
 import { Slots } from './slots';
+import { executableBy } from './user';
 
 export interface CgiSettings {
-  /** The document root, symlinks resolved. */
-  documentRoot: string;
+  /** The document root: where paths are looked up, and the one containment check. */
+  root: DocumentRoot;
   routing: CgiRouting;
-  /** Extension → interpreter (absolute path, or a name looked up on PATH). */
+  /** Extension → interpreter (absolute path, or a name looked up on PATH), for executable scripts. */
   interpreters: Record<string, string>;
+  /**
+   * Extensions the user mapped with --cgi-interpreter: those scripts run
+   * through the interpreter even without their execute bit.
+   */
+  explicitInterpreters: readonly string[];
   stdoutMode: CgiStdoutMode;
   passEnv: readonly string[];
   limits: Limits;
   launcher: Launcher;
+  /** Who programs run as; null: porta's own user. */
+  user: RunAs | null;
   sendFile(exchange: Exchange, path: string, status: number, headers: HeaderList): void;
   redirect(exchange: Exchange, location: string): void;
 }
@@ -41,15 +51,21 @@ export class CgiHost {
       launcher: settings.launcher,
       limits,
       passEnv: settings.passEnv,
+      user: settings.user,
       sendFile: settings.sendFile,
       redirect: settings.redirect,
     };
   }
 
+  /** Programs running now, and requests waiting for a slot. */
+  get load(): { running: number; queued: number } {
+    return { running: this.#slots.running, queued: this.#slots.queued };
+  }
+
   /** Answer `exchange` if its path names a program; false leaves it to static files. */
   handle(exchange: Exchange, segments: string[]): boolean {
     const s = this.#settings;
-    const route = routeCgi(s.documentRoot, segments, s.routing);
+    const route = routeCgi(s.root.realRoot, segments, s.routing, (path) => s.root.lookup(path));
     switch (route.kind) {
       case 'none':
         return false;
@@ -59,14 +75,13 @@ export class CgiHost {
       case 'directory':
         exchange.sendError(403, 'a CGI folder is not listed');
         return true;
+      case 'forbidden':
+        exchange.sendError(403, 'forbidden');
+        return true;
       case 'script':
         break;
     }
-    if (!route.stat.isFile() || !this.#insideRoot(route.scriptPath)) {
-      exchange.sendError(403, 'forbidden');
-      return true;
-    }
-    const command = this.#command(route.scriptPath);
+    const command = this.#command(route.scriptPath, route.stat);
     if (command === null) {
       exchange.sendError(403, 'the script is not executable');
       return true;
@@ -87,7 +102,7 @@ export class CgiHost {
         scriptName: route.scriptName,
         scriptPath: route.scriptPath,
         pathInfo: route.pathInfo,
-        documentRoot: s.documentRoot,
+        documentRoot: s.root.realRoot,
       },
       mode,
     };
@@ -101,20 +116,26 @@ export class CgiHost {
     return true;
   }
 
-  /** What to execute: the interpreter for the extension, or the file itself if it is executable. */
-  #command(scriptPath: string): { program: string; args: string[] } | null {
+  /**
+   * What to execute. A script runs only with its execute bit for the user
+   * programs run as (403 otherwise, as Python's server and Apache answer),
+   * through the interpreter for its extension when there is one (so a
+   * `#!/usr/bin/env python3` line never picks a per-user python); an
+   * extension the user mapped explicitly runs through its interpreter even
+   * without the bit.
+   */
+  #command(scriptPath: string, stat: Stats): { program: string; args: string[] } | null {
+    const s = this.#settings;
     const ext = extname(scriptPath).toLowerCase();
-    const interpreter = this.#settings.interpreters[ext];
+    const interpreter = s.interpreters[ext];
+    const explicit = s.explicitInterpreters.includes(ext);
+    if (!explicit && !executableBy(s.user, scriptPath, stat)) return null;
     if (interpreter !== undefined) {
       const program = this.#interpreter(interpreter);
       if (program !== null) return { program, args: [scriptPath] };
+      if (explicit) return null;
     }
-    try {
-      accessSync(scriptPath, fsConstants.X_OK);
-      return { program: scriptPath, args: [] };
-    } catch {
-      return null;
-    }
+    return { program: scriptPath, args: [] };
   }
 
   #interpreter(name: string): string | null {
@@ -124,16 +145,6 @@ export class CgiHost {
       this.#interpreterPaths.set(name, path);
     }
     return path;
-  }
-
-  #insideRoot(path: string): boolean {
-    try {
-      const real = realpathSync.native(path);
-      const root = this.#settings.documentRoot;
-      return real.startsWith(root.endsWith(sep) ? root : root + sep);
-    } catch {
-      return false;
-    }
   }
 }
 

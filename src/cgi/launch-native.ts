@@ -1,6 +1,6 @@
-// The fast launcher: posix_spawn through the small addon in native/. The event
-// loop waits only for the exec itself (glibc's posix_spawn is clone+vfork),
-// and each child is reaped through a pidfd the loop watches.
+// The fast launcher: vfork + exec through the small addon in native/. The
+// event loop waits for nothing (the spawn runs on a worker thread), and each
+// child is reaped through a pidfd the loop watches.
 
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
@@ -11,10 +11,12 @@ import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher
 type OnSpawn = (err: Error | null, fds: [pid: number, stdin: number, stdout: number, stderr: number] | null) => void;
 type OnExit = (code: number | null, signal: number | null) => void;
 
-interface SpawnAddon {
-  /** Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends (-1 for stdin from /dev/null, stdout in fd mode). */
-  /** kill(-pgid, signo): 0 or the errno. */
-  killGroup(pgid: number, signo: number): number;
+export interface SpawnAddon {
+  /**
+   * Spawns on a worker thread; onSpawn gets the pid and the parent's pipe ends
+   * (-1 for stdin from /dev/null, and for stdout in socket mode). stdoutFd is
+   * borrowed for this call only (the addon dups it at once); uid/gid -1 keep porta's.
+   */
   spawn(
     program: string,
     args: string[],
@@ -23,9 +25,15 @@ interface SpawnAddon {
     stdinNull: boolean,
     stdoutFd: number,
     nice: number,
+    uid: number,
+    gid: number,
     onSpawn: OnSpawn,
     onExit: OnExit,
   ): void;
+  /** kill(-pgid, signo): 0 or the errno. */
+  killGroup(pgid: number, signo: number): number;
+  /** The passwd entry's [uid, gid], or null. */
+  lookupUser(name: string): [number, number] | null;
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(
@@ -41,14 +49,13 @@ function pipeEnd(fd: number, direction: 'read' | 'write'): Socket {
 
 function nativeLauncher(addon: SpawnAddon): Launcher {
   return {
-    kind: 'posix_spawn',
+    kind: 'addon',
     launch(spec: LaunchSpec): Promise<LaunchedChild> {
       return new Promise((resolve, reject) => {
         let resolveExit: (status: ExitStatus) => void = () => undefined;
         const exited = new Promise<ExitStatus>((done) => {
           resolveExit = done;
         });
-        const socketFd = spec.stdout.kind === 'fd' ? spec.stdout.fd : -1;
         const onSpawn: OnSpawn = (err, fds) => {
           if (err !== null || fds === null) return reject(err ?? new Error('spawn failed'));
           const [pid, stdinFd, stdoutFd, stderrFd] = fds;
@@ -64,14 +71,17 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
         };
         const onExit: OnExit = (code, signal) =>
           resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) });
+        // Synchronous up to the queueing of the work: the borrowed fd is dup'd here, in this turn.
         addon.spawn(
           spec.program,
           spec.args,
           spec.env,
           spec.cwd,
           spec.stdin === 'null',
-          socketFd,
+          spec.stdout.kind === 'socket' ? spec.stdout.fd : -1,
           spec.nice,
+          spec.user?.uid ?? -1,
+          spec.user?.gid ?? -1,
           onSpawn,
           onExit,
         );
@@ -80,14 +90,17 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
   };
 }
 
-export type NativeLoad = { launcher: Launcher; reason: null } | { launcher: null; reason: string };
+export type NativeLoad =
+  | { launcher: Launcher; addon: SpawnAddon; reason: null }
+  | { launcher: null; addon: null; reason: string };
 
 export function loadNativeLauncher(): NativeLoad {
-  if (process.platform !== 'linux') return { launcher: null, reason: 'not Linux' };
+  if (process.platform !== 'linux') return { launcher: null, addon: null, reason: 'not Linux' };
   try {
     const addon = createRequire(__filename)(addonPath) as SpawnAddon;
-    return { launcher: nativeLauncher(addon), reason: null };
+    if (typeof addon.lookupUser !== 'function') throw new Error('an older build of the addon: run make build');
+    return { launcher: nativeLauncher(addon), addon, reason: null };
   } catch (err) {
-    return { launcher: null, reason: (err as Error).message.split('\n')[0] ?? 'load failed' };
+    return { launcher: null, addon: null, reason: (err as Error).message.split('\n')[0] ?? 'load failed' };
   }
 }

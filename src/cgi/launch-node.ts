@@ -51,7 +51,11 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
     // The child leads its own process group, so a timeout can kill
     // everything it started (RFC 3875 says nothing; lighttpd does the same).
     detached: true,
-    stdio: [spec.stdin === 'null' ? 'ignore' : 'pipe', spec.stdout.kind === 'fd' ? spec.stdout.fd : 'pipe', 'pipe'],
+    // The borrowed socket fd: libuv dup2()s it in the forked child before
+    // spawn() returns, so the number is never used after this turn.
+    stdio: [spec.stdin === 'null' ? 'ignore' : 'pipe', spec.stdout.kind === 'socket' ? spec.stdout.fd : 'pipe', 'pipe'],
+    // libuv drops supplementary groups, then sets the group and the user.
+    ...(spec.user === null ? {} : { uid: spec.user.uid, gid: spec.user.gid }),
     windowsHide: true,
   });
   let failure: Error | null = null;

@@ -1,11 +1,15 @@
 // How a CGI program is started: the contract both launchers keep. The
-// posix_spawn addon (launch-native.ts) starts programs without forking Node's
+// spawn addon (launch-native.ts) starts programs without forking Node's
 // whole address space; child_process (launch-node.ts) is the fallback.
 //
 // Who owns which fd:
-// - spec.stdout.fd (socket mode) is the client socket's fd, lent for the spawn:
-//   the child gets a dup as fd 1; the caller keeps the socket and may only
-//   end()/destroy() it afterwards (the fd is left blocking, shared with the child).
+// - spec.stdout.fd (socket mode) is the client socket's fd, borrowed for the
+//   duration of the launch() call only: the caller reads it from the socket's
+//   handle in the same event-loop turn, and the launcher never keeps the
+//   number. The addon dups it (F_DUPFD_CLOEXEC) before its worker thread is
+//   queued and the worker uses only the dup; child_process dup2()s it in the
+//   forked child before spawn() returns. Afterwards the caller's socket may
+//   only be ended or destroyed: the fd is left blocking, shared with the child.
 // - every pipe the launcher makes is owned by the returned LaunchedChild; the
 //   child's ends are closed in the parent right after the spawn.
 
@@ -13,7 +17,14 @@ import type { Readable, Writable } from 'node:stream';
 
 export type StdoutTarget =
   | { kind: 'pipe' } // pipe mode: porta reads the program's output
-  | { kind: 'fd'; fd: number }; // socket mode: the program writes to the client itself
+  | { kind: 'socket'; fd: number }; // socket mode: the program writes to the client itself (fd borrowed, see top)
+
+/** Who the program runs as (never root unless asked for: see config.ts cgiUser). */
+export interface RunAs {
+  name: string;
+  uid: number;
+  gid: number;
+}
 
 export interface LaunchSpec {
   /** Absolute path of the file to execute (the interpreter, or the script itself). */
@@ -29,6 +40,8 @@ export interface LaunchSpec {
   stdout: StdoutTarget;
   /** Niceness added to the program (0: none), so static files stay quick beside it. */
   nice: number;
+  /** The user it runs as; null: porta's own (porta is not root, or --cgi-user root). */
+  user: RunAs | null;
 }
 
 export interface ExitStatus {
@@ -41,7 +54,7 @@ export interface LaunchedChild {
   readonly pid: number;
   /** Write end of the program's stdin (null with stdin 'null'). end() it to give the program EOF. */
   readonly stdin: Writable | null;
-  /** Read end of the program's stdout; null in fd mode. */
+  /** Read end of the program's stdout; null in socket mode. */
   readonly stdout: Readable | null;
   /** Read end of the program's stderr. */
   readonly stderr: Readable;
@@ -54,10 +67,10 @@ export interface LaunchedChild {
 }
 
 export interface Launcher {
-  readonly kind: 'posix_spawn' | 'child_process';
+  readonly kind: 'addon' | 'child_process';
   /**
    * Resolves once the program runs; rejects if it cannot be started at all
-   * (ENOENT, EACCES, …). The lent stdout fd must stay open until it settles.
+   * (ENOENT, EACCES, …). A borrowed stdout fd is done with when this returns.
    */
   launch(spec: LaunchSpec): Promise<LaunchedChild>;
 }

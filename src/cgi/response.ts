@@ -4,10 +4,17 @@
 
 import type { HeaderList } from '../http/response';
 
+/** `headers` never holds Content-Length: `contentLength` is that, checked (null when absent). */
 export type CgiResponse =
-  | { kind: 'document'; status: number; reason: string | null; headers: HeaderList } // §6.2.1
+  | { kind: 'document'; status: number; reason: string | null; headers: HeaderList; contentLength: number | null } // §6.2.1
   | { kind: 'localRedirect'; location: string } // §6.2.2
-  | { kind: 'clientRedirect'; status: number; reason: string | null; headers: HeaderList } // §6.2.3, §6.2.4
+  | {
+      kind: 'clientRedirect';
+      status: number;
+      reason: string | null;
+      headers: HeaderList;
+      contentLength: number | null;
+    } // §6.2.3, §6.2.4
   | { kind: 'sendfile'; path: string; status: number; headers: HeaderList } // X-Sendfile
   | { kind: 'invalid'; reason: string };
 
@@ -59,6 +66,7 @@ function interpret(block: string): CgiResponse {
   let reason: string | null = null;
   let location: string | null = null;
   let contentType = false;
+  let contentLength: number | null = null;
   let sendfile: string | null = null;
   for (let line of block.split('\n')) {
     if (line.endsWith('\r')) line = line.slice(0, -1);
@@ -89,6 +97,18 @@ function interpret(block: string): CgiResponse {
       case 'x-sendfile':
         sendfile = value;
         break;
+      case 'content-length': {
+        // RFC 9110 §8.6: digits only; repeated, it must say the same each time
+        // (RFC 9112 §6.3 treats anything else as unrecoverable framing).
+        if (!/^[0-9]{1,15}$/.test(value))
+          return { kind: 'invalid', reason: `bad Content-Length ${JSON.stringify(value)}` };
+        const length = Number(value);
+        if (contentLength !== null && contentLength !== length) {
+          return { kind: 'invalid', reason: 'two different Content-Length values' };
+        }
+        contentLength = length;
+        break;
+      }
       // Framing and hop-by-hop fields are porta's to decide (RFC 9112 §6, RFC 9110 §7.6.1).
       case 'transfer-encoding':
       case 'connection':
@@ -101,14 +121,7 @@ function interpret(block: string): CgiResponse {
         headers.push([name, value]);
     }
   }
-  if (sendfile !== null) {
-    return {
-      kind: 'sendfile',
-      path: sendfile,
-      status: status ?? 200,
-      headers: headers.filter(([n]) => n.toLowerCase() !== 'content-length'),
-    };
-  }
+  if (sendfile !== null) return { kind: 'sendfile', path: sendfile, status: status ?? 200, headers };
   if (location !== null) {
     // §6.2.2: a local redirect is a path alone, with no other fields.
     if (location.startsWith('/') && !location.startsWith('//')) {
@@ -116,12 +129,18 @@ function interpret(block: string): CgiResponse {
     } else if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(location)) {
       return { kind: 'invalid', reason: `Location ${JSON.stringify(location)} is neither a path nor an absolute URI` };
     }
-    return { kind: 'clientRedirect', status: status ?? 302, reason: status === null ? null : reason, headers };
+    return {
+      kind: 'clientRedirect',
+      status: status ?? 302,
+      reason: status === null ? null : reason,
+      headers,
+      contentLength,
+    };
   }
   const finalStatus = status ?? 200;
   // §6.3.1: a document needs a Content-Type; a bodiless status does not.
   if (!contentType && finalStatus !== 204 && finalStatus !== 304 && status === null) {
     return { kind: 'invalid', reason: 'no Content-Type, Status or Location' };
   }
-  return { kind: 'document', status: finalStatus, reason, headers };
+  return { kind: 'document', status: finalStatus, reason, headers, contentLength };
 }

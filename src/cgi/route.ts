@@ -3,8 +3,9 @@
 // from http/path.ts, so `%2e%2e`, `/./` or `//` cannot move a path into or out
 // of a CGI directory.
 
-import { statSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { extname, join } from 'node:path';
+import type { Lookup } from '../http/root';
 
 export interface CgiRouting {
   /** URL folders (e.g. /cgi-bin) whose files are programs, nested folders included. */
@@ -17,15 +18,8 @@ export type CgiRoute =
   | { kind: 'none' } // not a CGI URL: static files answer
   | { kind: 'script'; scriptName: string; scriptPath: string; pathInfo: string; stat: Stats }
   | { kind: 'missing' } // 404
+  | { kind: 'forbidden' } // 403: outside the root through a symlink, or not a file
   | { kind: 'directory' }; // 403: a CGI folder itself is not listed
-
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path, { throwIfNoEntry: false }) ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** The number of leading segments that form a CGI directory, or 0. */
 function cgiDirDepth(segments: string[], dirs: string[]): number {
@@ -42,7 +36,12 @@ function cgiDirDepth(segments: string[], dirs: string[]): number {
  * Walk the segments from the root; the first one that is a file ends the
  * script name, the rest is PATH_INFO (RFC 3875 §4.1.5, §4.1.13).
  */
-export function routeCgi(root: string, segments: string[], routing: CgiRouting): CgiRoute {
+export function routeCgi(
+  root: string,
+  segments: string[],
+  routing: CgiRouting,
+  lookup: (path: string) => Lookup,
+): CgiRoute {
   const depth = cgiDirDepth(segments, routing.dirs);
   const byExtension = routing.extensions.length > 0;
   if (depth === 0 && !byExtension) return { kind: 'none' };
@@ -50,12 +49,14 @@ export function routeCgi(root: string, segments: string[], routing: CgiRouting):
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i] as string;
     path = join(path, segment);
-    const stat = statOrNull(path);
-    if (stat === null) return depth > 0 && i >= depth - 1 ? { kind: 'missing' } : { kind: 'none' };
-    if (stat.isDirectory()) continue;
+    const found = lookup(path);
+    if (found.kind === 'missing') return depth > 0 && i >= depth - 1 ? { kind: 'missing' } : { kind: 'none' };
+    if (found.kind === 'directory') continue;
     const inCgiDir = depth > 0 && i >= depth;
     const hasCgiExt = byExtension && routing.extensions.includes(extname(segment).toLowerCase());
     if (!inCgiDir && !hasCgiExt) return { kind: 'none' };
+    if (found.kind === 'forbidden') return { kind: 'forbidden' };
+    const stat = found.stat;
     const rest = segments.slice(i + 1);
     return {
       kind: 'script',

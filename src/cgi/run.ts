@@ -1,18 +1,24 @@
-// run_cgi: one program run, in stages. (1) receive the body when the program
-// needs CONTENT_LENGTH first or the socket is to be handed over; (2) in socket
-// and NPH modes hand the socket over and write the status line; (3) start the
-// program; (4) feed stdin; (5) relay stdout (pipe mode) or let the program
-// write to the client itself (socket/NPH); (6) reap it, ending the response.
+// run_cgi: one program run, in stages (lighttpd's mod_cgi has the same
+// shape):
+//   receiving — the body is taken first when the program needs CONTENT_LENGTH
+//               before it starts (chunked) or the socket is to be lent;
+//   starting  — socket and nph modes lend the socket (socket mode writes
+//               porta's status line first), then the program is started;
+//   running   — stdin fed, stderr logged, stdout relayed (pipe mode, relay.ts)
+//               or written by the program straight to the client;
+//   done      — reaped, its process group cleaned up, the slot given back.
 // A timeout or a vanished client kills the whole process group at any stage.
+// Every callback here may run after the client left: the exchange then
+// answers 'gone', and #stage === 'done' stops the rest.
 
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Limits } from '../config';
 import type { Exchange, HandedSocket } from '../http/exchange';
-import { SERVER_HEADER, dateHeaderLine, statusLine, type HeaderList } from '../http/response';
+import type { HeaderList } from '../http/response';
 import { SpooledBody } from './body';
 import { buildEnvironment, type ScriptInfo } from './env';
-import type { ExitStatus, LaunchedChild, Launcher } from './launcher';
-import { CgiHeadParser, type CgiResponse } from './response';
+import type { ExitStatus, LaunchedChild, Launcher, RunAs, StdoutTarget } from './launcher';
+import { CgiRelay, describeExit } from './relay';
 
 export type CgiMode = 'socket' | 'pipe' | 'nph';
 
@@ -28,6 +34,7 @@ export interface RunContext {
   launcher: Launcher;
   limits: Limits;
   passEnv: readonly string[];
+  user: RunAs | null;
   /** X-Sendfile: serve a file under the root as static files are served. */
   sendFile(exchange: Exchange, path: string, status: number, headers: HeaderList): void;
   /** Local redirect (RFC 3875 §6.2.2): answer `location` as a new GET. */
@@ -35,68 +42,85 @@ export interface RunContext {
 }
 
 type RunStage = 'receiving' | 'starting' | 'running' | 'done';
+type Feed = ((stdin: Writable) => void) | null;
 
 export class CgiRun {
+  readonly #exchange: Exchange;
+  readonly #plan: RunPlan;
+  readonly #ctx: RunContext;
+  readonly #release: () => void;
   #stage: RunStage = 'receiving';
   #child: LaunchedChild | null = null;
+  /** Socket and nph modes: the lent socket, owned by this run until release(). */
   #handed: HandedSocket | null = null;
+  #relay: CgiRelay | null = null;
   #timer: NodeJS.Timeout | null = null;
   #killTimer: NodeJS.Timeout | null = null;
-  #timedOut = false;
+  /** Why porta stopped the program, if it did: its exit is then no news. */
+  #stopped: 'timeout' | 'client gone' | null = null;
   #stderrBytes = 0;
-  #released = false;
+  #slotReleased = false;
 
-  constructor(
-    private readonly exchange: Exchange,
-    private readonly plan: RunPlan,
-    private readonly ctx: RunContext,
-    private readonly release: () => void,
-  ) {}
+  constructor(exchange: Exchange, plan: RunPlan, ctx: RunContext, release: () => void) {
+    this.#exchange = exchange;
+    this.#plan = plan;
+    this.#ctx = ctx;
+    this.#release = release;
+  }
+
+  get #label(): string {
+    return this.#plan.script.scriptName;
+  }
+
+  // ---- receiving -----------------------------------------------------------------
 
   start(): void {
-    const { exchange, plan } = this;
+    const exchange = this.#exchange;
     exchange.onClose(() => this.#clientGone());
+    if (exchange.gone) return this.#finishRun();
     const req = exchange.request;
     const chunked = req.header('transfer-encoding') !== undefined;
     const declared = Number(req.header('content-length') ?? '0');
-    const handsOff = plan.mode !== 'pipe';
-    if (chunked || (handsOff && declared > 0)) {
+    if (chunked || (this.#plan.mode !== 'pipe' && declared > 0)) {
       // CONTENT_LENGTH must be known before the program starts (§4.1.2), and a
-      // socket handed to a child can no longer be read: take the body first.
-      const spool = new SpooledBody(this.ctx.limits.cgiBodyMemory);
+      // socket lent to a program can no longer be read: take the body first.
+      const spool = new SpooledBody(this.#ctx.limits.cgiBodyMemory);
+      // A client gone before the body is whole: the spool (and its temp file)
+      // goes with it; once the launch has it, the run's cleanup does.
+      let launching = false;
+      exchange.onClose(() => {
+        if (!launching) spool.dispose();
+      });
       exchange.readBody({
         onData: (chunk) => {
           if (!spool.write(chunk)) {
             exchange.pauseBody();
-            spool.onDrain(() => exchange.resumeBody());
+            spool.onDrain(exchange.contain(() => exchange.resumeBody()));
           }
         },
         onEnd: () => {
           spool.finish().then(
-            () =>
-              this.#launch(spool.length, spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null, () =>
-                spool.dispose(),
-              ),
-            (err: Error) => this.#fail(500, `request body could not be stored: ${err.message}`),
+            exchange.contain(() => {
+              launching = true;
+              const feed: Feed = spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null;
+              this.#launch(spool.length, feed, () => spool.dispose());
+            }),
+            exchange.contain((err: Error) => {
+              spool.dispose();
+              this.#fail(500, `request body could not be stored: ${err.message}`);
+            }),
           );
         },
       });
       return;
     }
-    if (declared > 0) {
-      this.#launch(
-        declared,
-        (stdin) => this.#streamBody(stdin),
-        () => undefined,
-      );
-      return;
-    }
-    this.#launch(null, null, () => undefined);
+    if (declared > 0) return this.#launch(declared, (stdin) => this.#streamBody(stdin), noCleanup);
+    this.#launch(null, null, noCleanup);
   }
 
   /** Pipe mode with Content-Length: the body flows from the socket to stdin as it arrives. */
   #streamBody(stdin: Writable): void {
-    const { exchange } = this;
+    const exchange = this.#exchange;
     let open = true;
     stdin.on('close', () => {
       // The program stopped reading: drop the rest of the body, keep the connection.
@@ -116,156 +140,99 @@ export class CgiRun {
     });
   }
 
+  // ---- starting ------------------------------------------------------------------
+
   /** `feed` null: there is no body and the program's stdin is /dev/null. */
-  #launch(bodyLength: number | null, feed: ((stdin: Writable) => void) | null, cleanup: () => void): void {
+  #launch(bodyLength: number | null, feed: Feed, cleanup: () => void): void {
     if (this.#stage === 'done') return cleanup();
     this.#stage = 'starting';
-    const { exchange, plan } = this;
-    const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.ctx.passEnv);
-    const spawn = (stdoutFd: number | null): Promise<LaunchedChild | null> =>
-      this.ctx.launcher
+    const exchange = this.#exchange;
+    const plan = this.#plan;
+    const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.#ctx.passEnv);
+    const spawn = (stdout: StdoutTarget): void => {
+      this.#ctx.launcher
         .launch({
           program: plan.program,
           args: plan.args,
           env,
           cwd: plan.cwd,
-          nice: this.ctx.limits.cgiNice,
+          nice: this.#ctx.limits.cgiNice,
+          user: this.#ctx.user,
           stdin: feed === null ? 'null' : 'pipe',
-          stdout: stdoutFd === null ? { kind: 'pipe' } : { kind: 'fd', fd: stdoutFd },
+          stdout,
         })
-        .catch((err: Error) => {
-          exchange.logError(`cannot start ${plan.program}: ${err.message}`);
-          return null;
-        });
-    const begin = (child: LaunchedChild | null) => {
-      if (child !== null && this.#stage === 'done') {
-        // The client left (or the run failed) while the program was starting.
-        child.kill('SIGKILL');
-        child.stdin?.destroy();
-        child.stdout?.destroy();
-        child.stderr.destroy();
-        child.exited.then(cleanup);
-        return;
-      }
-      if (child === null) {
+        .then(
+          exchange.contain((child: LaunchedChild) => this.#begin(child, feed, cleanup)),
+          exchange.contain((err: Error) => {
+            exchange.logError(`cannot start ${plan.program}: ${err.message}`);
+            cleanup();
+            this.#fail(500, 'the program could not be started');
+          }),
+        );
+    };
+    if (plan.mode === 'pipe') return spawn({ kind: 'pipe' });
+    // Socket and nph modes: the program writes to the client itself. The fd
+    // is read from the socket's handle in the turn the socket is handed over
+    // and given to the launcher in that same turn (which dups it at once).
+    exchange.handOff(plan.mode === 'socket', (handed) => {
+      const fd = handed?.fd() ?? null;
+      if (handed === null || fd === null || this.#stage === 'done') {
+        handed?.release(0, 0);
         cleanup();
-        if (this.#stage === 'done') return;
-        return this.#fail(500, 'the program could not be started');
+        return this.#finishRun(); // the client left while porta's head was written
       }
-      this.#child = child;
-      this.#stage = 'running';
-      this.#armTimeout();
-      if (child.stdin !== null && feed !== null) {
-        child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
-        feed(child.stdin);
-      }
-      this.#collectStderr(child);
-      if (child.stdout !== null) this.#relay(child);
-      child.exited.then((status) => {
+      this.#handed = handed;
+      spawn({ kind: 'socket', fd });
+    });
+  }
+
+  // ---- running -------------------------------------------------------------------
+
+  #begin(child: LaunchedChild, feed: Feed, cleanup: () => void): void {
+    if (this.#stage === 'done') {
+      // The client left (or the run failed) while the program was starting.
+      child.kill('SIGKILL');
+      child.stdin?.destroy();
+      child.stdout?.destroy();
+      child.stderr.destroy();
+      void child.exited.then(cleanup);
+      return;
+    }
+    this.#child = child;
+    this.#stage = 'running';
+    this.#armTimeout();
+    if (child.stdin !== null && feed !== null) {
+      child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
+      feed(child.stdin);
+    }
+    this.#collectStderr(child);
+    if (child.stdout !== null) {
+      const relay = new CgiRelay(
+        this.#exchange,
+        {
+          redirect: this.#ctx.redirect,
+          sendFile: this.#ctx.sendFile,
+          fail: (status, detail) => {
+            this.#kill('SIGTERM');
+            this.#fail(status, detail);
+          },
+        },
+        this.#label,
+        this.#ctx.limits.cgiMaxHeaderSize,
+      );
+      this.#relay = relay;
+      relay.attach(child.stdout);
+    }
+    void child.exited.then(
+      this.#exchange.contain((status: ExitStatus) => {
         cleanup();
         this.#exited(status);
-      });
-    };
-
-    if (plan.mode === 'pipe') return void spawn(null).then(begin);
-    const handed = exchange.handOff();
-    this.#handed = handed;
-    const fd = socketFd(handed);
-    if (fd === null) {
-      handed.socket.destroy();
-      cleanup();
-      return this.#finishRun();
-    }
-    if (plan.mode === 'nph') return void spawn(fd).then(begin);
-    // Socket mode: our status line must be on the wire before the program's
-    // first byte, or the program's output could overtake it.
-    const head = statusLine(200) + dateHeaderLine() + SERVER_HEADER + 'Connection: close\r\n';
-    handed.socket.write(head, 'latin1', (err) => {
-      if (err !== undefined && err !== null) {
-        handed.socket.destroy();
-        cleanup();
-        return this.#finishRun();
-      }
-      void spawn(fd).then(begin);
-    });
-  }
-
-  /** Pipe mode: parse the header block, then stream the body with backpressure. */
-  #relay(child: LaunchedChild): void {
-    const stdout = child.stdout;
-    if (stdout === null) return;
-    const { exchange } = this;
-    const parser = new CgiHeadParser(this.ctx.limits.cgiMaxHeaderSize);
-    let phase: 'head' | 'body' | 'discard' = 'head';
-    let sawOutput = false;
-    stdout.on('data', (chunk: Buffer) => {
-      sawOutput = true;
-      if (phase === 'discard') return;
-      if (phase === 'body') return this.#write(stdout, chunk);
-      const parsed = parser.push(chunk);
-      if (parsed.kind === 'more') return;
-      if (parsed.kind === 'invalid') {
-        phase = 'discard';
-        this.#kill('SIGTERM');
-        return this.#fail(502, `bad CGI response: ${parsed.reason}`);
-      }
-      phase = this.#respond(parsed.response) ? 'body' : 'discard';
-      if (phase === 'body' && parsed.body.length > 0) this.#write(stdout, parsed.body);
-    });
-    stdout.on('end', () => {
-      if (phase === 'head')
-        return this.#fail(502, sawOutput ? 'CGI header block never ended' : 'the program sent no output');
-      if (phase === 'body') exchange.end();
-    });
-    stdout.on('error', () => undefined);
-  }
-
-  /** Start the response for a parsed header block. True if a body follows from stdout. */
-  #respond(response: CgiResponse): boolean {
-    const { exchange } = this;
-    switch (response.kind) {
-      case 'invalid':
-        this.#fail(502, `bad CGI response: ${response.reason}`);
-        return false;
-      case 'localRedirect':
-        this.ctx.redirect(exchange, response.location);
-        return false;
-      case 'sendfile':
-        this.ctx.sendFile(exchange, response.path, response.status, response.headers);
-        return false;
-      case 'document':
-      case 'clientRedirect': {
-        const headers: HeaderList = [];
-        let length: number | null = null;
-        for (const [name, value] of response.headers) {
-          if (name.toLowerCase() !== 'content-length') headers.push([name, value]);
-          else if (/^\d+$/.test(value)) length = Number(value);
-        }
-        const status = response.status;
-        const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
-        exchange.sendHead(
-          status,
-          headers,
-          bodiless ? { kind: 'none' } : length !== null ? { kind: 'length', length } : { kind: 'stream' },
-        );
-        if (bodiless) {
-          exchange.end();
-          return false;
-        }
-        return true;
-      }
-    }
-  }
-
-  #write(stdout: Readable, chunk: Buffer): void {
-    if (!this.exchange.write(chunk)) {
-      stdout.pause();
-      this.exchange.onDrain(() => stdout.resume());
-    }
+      }),
+    );
   }
 
   #collectStderr(child: LaunchedChild): void {
-    const max = this.ctx.limits.cgiMaxStderr;
+    const max = this.#ctx.limits.cgiMaxStderr;
     let pending = '';
     child.stderr.on('data', (chunk: Buffer) => {
       const room = max - this.#stderrBytes;
@@ -274,50 +241,54 @@ export class CgiRun {
       pending += chunk.subarray(0, room).toString('utf8');
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) this.exchange.logError(`${this.plan.script.scriptName}: ${line}`);
+      for (const line of lines) this.#exchange.logError(`${this.#label}: ${line}`);
     });
     child.stderr.on('end', () => {
-      if (pending !== '') this.exchange.logError(`${this.plan.script.scriptName}: ${pending}`);
+      if (pending !== '') this.#exchange.logError(`${this.#label}: ${pending}`);
       if (this.#stderrBytes > max)
-        this.exchange.logError(`${this.plan.script.scriptName}: ${this.#stderrBytes - max} more stderr bytes dropped`);
+        this.#exchange.logError(`${this.#label}: ${this.#stderrBytes - max} more stderr bytes dropped`);
     });
     child.stderr.on('error', () => undefined);
   }
 
   #armTimeout(): void {
-    this.#timer = setTimeout(() => {
-      this.#timedOut = true;
-      this.exchange.logError(
-        `${this.plan.script.scriptName}: timed out after ${this.ctx.limits.cgiTimeoutMs} ms, killed`,
-      );
-      this.#kill('SIGTERM');
-      if (this.plan.mode === 'pipe') this.#fail(504, 'the program took too long');
-    }, this.ctx.limits.cgiTimeoutMs);
+    this.#timer = setTimeout(
+      this.#exchange.contain(() => {
+        this.#stopped = 'timeout';
+        this.#exchange.logError(`${this.#label}: timed out after ${this.#ctx.limits.cgiTimeoutMs} ms, killed`);
+        this.#kill('SIGTERM');
+        // Pipe mode: 504 if nothing was sent yet, else the answer is cut short.
+        if (this.#plan.mode === 'pipe') this.#fail(504, 'the program took too long');
+      }),
+      this.#ctx.limits.cgiTimeoutMs,
+    );
   }
 
   /** TERM the process group now, KILL it after the grace period if it lingers. */
   #kill(signal: NodeJS.Signals): void {
     const child = this.#child;
-    if (child === null || this.#stage === 'done') return;
+    if (child === null) return;
     child.kill(signal);
     if (signal === 'SIGTERM' && this.#killTimer === null) {
-      this.#killTimer = setTimeout(() => child.kill('SIGKILL'), this.ctx.limits.cgiKillGraceMs);
+      this.#killTimer = setTimeout(() => child.kill('SIGKILL'), this.#ctx.limits.cgiKillGraceMs);
     }
   }
 
+  // ---- done ----------------------------------------------------------------------
+
   #exited(status: ExitStatus): void {
-    if (status.code !== 0 && !this.#timedOut) {
-      const how = status.signal !== null ? `signal ${status.signal}` : `status ${status.code}`;
-      this.exchange.logError(`${this.plan.script.scriptName}: exited with ${how}`);
+    // Nothing reads the other end of stdin any more: our end goes (a body
+    // still arriving, or a client gone mid-body, would otherwise hold it).
+    this.#child?.stdin?.destroy();
+    if ((status.code !== 0 || status.signal !== null) && this.#stopped === null) {
+      this.#exchange.logError(`${this.#label}: ${describeExit(status)}`);
     }
     this.#reapGroup();
-    const handed = this.#handed;
-    if (handed !== null) {
-      // A grandchild may still hold the socket: end() sends FIN (shutdown)
-      // whoever else holds the fd, so the client sees EOF now.
-      handed.finish(200, 0);
-      handed.socket.end(() => handed.socket.destroy());
-    }
+    this.#relay?.exited(status);
+    // Socket and nph modes: the program is done with the socket; the
+    // connection ends it (FIN, whoever else still holds the fd: a grandchild).
+    this.#handed?.release(200, 0);
+    this.#handed = null;
     this.#finishRun();
   }
 
@@ -331,43 +302,47 @@ export class CgiRun {
     child.kill('SIGTERM');
     setTimeout(() => {
       if (child.groupAlive()) child.kill('SIGKILL');
-    }, this.ctx.limits.cgiKillGraceMs).unref();
+    }, this.#ctx.limits.cgiKillGraceMs).unref();
   }
 
   #clientGone(): void {
     if (this.#stage === 'done') return;
+    this.#stopped ??= 'client gone';
     this.#kill('SIGTERM');
-    if (this.#child === null) this.#finishRun();
+    if (this.#child === null) this.#finishRun(); // not started yet: nothing to wait for
   }
 
   /** An error answer where one can still be given; otherwise the connection goes. */
   #fail(status: number, detail: string): void {
-    const { exchange } = this;
+    const exchange = this.#exchange;
     if (this.#handed !== null) {
-      this.#handed.socket.destroy();
+      // Socket and nph modes: porta's head (or the program's) is out; the
+      // program is stopped and its exit gives the socket back, or, if it
+      // never started, the socket goes back now.
+      exchange.logError(`${this.#label}: ${detail}`);
+      if (this.#child === null) {
+        this.#handed.release(status, 0);
+        this.#handed = null;
+      }
     } else if (exchange.headSent) {
-      exchange.abort(detail);
-    } else {
-      exchange.logError(`${this.plan.script.scriptName}: ${detail}`);
+      exchange.abort(`${this.#label}: ${detail}`);
+    } else if (!exchange.gone) {
+      exchange.logError(`${this.#label}: ${detail}`);
       exchange.sendError(status, status === 502 ? 'the program sent a malformed response' : detail);
     }
     if (this.#child === null) this.#finishRun();
   }
 
   #finishRun(): void {
+    // The child, if any, has been reaped: its pid may be anyone's now.
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     this.#stage = 'done';
-    if (!this.#released) {
-      this.#released = true;
-      this.release();
+    if (!this.#slotReleased) {
+      this.#slotReleased = true;
+      this.#release();
     }
   }
 }
 
-/** The fd behind a net.Socket (Unix): the number the child gets as its stdout. */
-function socketFd(handed: HandedSocket): number | null {
-  const handle = (handed.socket as unknown as { _handle?: { fd?: number } })._handle;
-  const fd = handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
-}
+function noCleanup(): void {}

@@ -44,6 +44,10 @@ export class Slots {
     return { admission: 'queued', withdraw: () => this.#remove(waiter) };
   }
 
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   release(): void {
     const next = this.#queue.shift();
     if (next === undefined) {

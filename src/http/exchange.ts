@@ -1,16 +1,23 @@
 // The contract between the connection and whoever answers a request (static
 // files, CGI). Handlers see this interface, never the connection or the socket,
-// except through handOff(), which gives the socket away for good.
+// except through handOff(), which lends the socket for good.
+//
+// Any handler callback may run after its client left (a file opened, a
+// program started or exited, a write drained). That is harmless by design:
+// once the exchange is gone every writer call below is a no-op that says
+// 'gone', and onClose() has told the handler to stop. Nothing here throws.
 
-import type { Socket } from 'node:net';
-import type { HeaderList } from './response';
 import type { Request } from './request';
+import type { HeaderList } from './response';
 
 /** How the body after a head is framed (RFC 9112 §6). */
 export type BodyFraming =
   | { kind: 'length'; length: number } // Content-Length
   | { kind: 'stream' } // chunked on HTTP/1.1, close-delimited on 1.0
   | { kind: 'none' }; // 204, 304, or any answer to HEAD with no length
+
+/** 'full': queued, but wait for onDrain before writing more. 'gone': nothing was written, ever will be. */
+export type WriteResult = 'ok' | 'full' | 'gone';
 
 export interface BodyReader {
   onData(chunk: Buffer): void;
@@ -21,18 +28,21 @@ export interface Exchange {
   readonly request: Request;
   /** HEAD: the head goes out, body writes are dropped (RFC 9110 §9.3.2). */
   readonly headOnly: boolean;
-  /** True once any response byte has been queued on the socket. */
+  /** True once a response has begun (a head queued, the socket handed off) or the exchange is over. */
   readonly headSent: boolean;
+  /** The connection is gone, or the exchange was aborted: writing is a no-op from now on. */
+  readonly gone: boolean;
 
-  sendHead(status: number, headers: HeaderList, framing: BodyFraming): void;
-  /** Queue body bytes; false means wait for onDrain before writing more. */
-  write(chunk: Buffer): boolean;
+  /** Queue the head (it leaves with the first body bytes). 'gone' when it cannot be sent. */
+  sendHead(status: number, headers: HeaderList, framing: BodyFraming): WriteResult;
+  /** Queue body bytes. Never more than a declared Content-Length goes out. */
+  write(chunk: Buffer): WriteResult;
   onDrain(callback: () => void): void;
-  /** The response is complete. */
-  end(): void;
-  /** A whole error response, if nothing was sent yet; else abort. */
+  /** The response is complete. Short of a declared length, the connection is closed instead. */
+  end(): WriteResult;
+  /** A whole error response if nothing was sent yet; else abort. */
   sendError(status: number, detail: string, extra?: HeaderList): void;
-  /** The response cannot be completed: the connection is closed. */
+  /** The response cannot be completed: the connection is closed (the client sees the truncation). */
   abort(reason: string): void;
 
   /** Start delivering the request body (sends 100 Continue if the client waits for it). */
@@ -40,21 +50,35 @@ export interface Exchange {
   /** Stop/restart reading the socket while the body's consumer is full. */
   pauseBody(): void;
   resumeBody(): void;
-  /** Called once if the client goes away or the connection dies before end(). */
+  /** Called once if the exchange ends without completing: client gone, connection failed, or aborted. */
   onClose(callback: () => void): void;
 
   /**
-   * Give the socket away (CGI with the socket as stdout). After this the
-   * connection never reads or writes it again; `done` ends it.
+   * Lend the socket (CGI with the socket as stdout). With `withHead`, porta's
+   * status line, Date, Server and Connection: close are written first (the
+   * header block left open for the program) and `ready` runs once they are
+   * on the wire; null when the client left meanwhile. The request must have
+   * been read completely. After this the connection never reads or writes
+   * the socket until the borrower calls release().
    */
-  handOff(): HandedSocket;
+  handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void;
 
   /** A line for the error log, tagged with the request. */
   logError(message: string): void;
+  /**
+   * Wrap an I/O callback: an exception thrown in it fails this exchange alone
+   * (500 if nothing was sent, else an abort), logged with the request.
+   */
+  contain<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void;
 }
 
 export interface HandedSocket {
-  socket: Socket;
-  /** Status the access log should show, and bytes known to be sent. */
-  finish(status: number, bytesSent: number): void;
+  /**
+   * The socket's file descriptor, read from its handle now: valid only in the
+   * current event-loop turn. Whatever crosses to a thread or a child must be
+   * a duplicate made in this same turn (the launcher makes it).
+   */
+  fd(): number | null;
+  /** The borrower is done (the program exited): log the exchange and close the connection. */
+  release(status: number, bytesSent: number): void;
 }

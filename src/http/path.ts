@@ -1,12 +1,18 @@
-// The one function that turns a request path into a file path, and the check
-// that what it names is really inside the root. Static files and CGI both go
-// through here, so one test suite guards every way of escaping the root.
+// The one function that turns a request path into a file path. Static files
+// and CGI both go through here (and through DocumentRoot, root.ts, for what is
+// really on disk), so one test suite guards every way of escaping the root.
+//
+// File names are bytes. A name that is not UTF-8 (`caf\xE9.txt` from an older
+// disk) is reached with its raw bytes percent-encoded (`caf%E9.txt`), as
+// nginx, lighttpd and Apache do: such a path comes back as a Buffer.
 
-import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 
+/** A path on disk: a string when it is UTF-8, its raw bytes otherwise. */
+export type FsPath = string | Buffer;
+
 export type PathVerdict =
-  | { kind: 'ok'; segments: string[]; fsPath: string; trailingSlash: boolean }
+  | { kind: 'ok'; segments: string[]; fsPath: FsPath; trailingSlash: boolean }
   | { kind: 'bad'; reason: string } // 400: malformed or escaping the root
   | { kind: 'hidden'; reason: string }; // 404: exists or not, we do not serve it
 
@@ -15,28 +21,34 @@ export interface PathOptions {
   dotfiles: boolean;
 }
 
+const SEPARATOR = Buffer.from(sep);
+
 /**
- * Decode `urlPath` (the path of an origin-form target, percent-encoded) and map
- * it under `root`. Dot segments are resolved as RFC 3986 §5.2.4 says; one that
- * would climb above the root is refused, not clamped, since no honest client
- * sends it (they resolve dot segments before sending).
+ * Decode `urlPath` (the path of an origin-form target, percent-encoded, as
+ * bytes in latin1) and map it under `root`. Dot segments are resolved as RFC
+ * 3986 §5.2.4 says; one that would climb above the root is refused, not
+ * clamped, since no honest client sends it (they resolve dot segments first).
+ * `segments` are the decoded names as text (for routing and display); a name
+ * that is not UTF-8 shows there with U+FFFD and makes `fsPath` a Buffer.
  */
 export function resolveRequestPath(root: string, urlPath: string, options: PathOptions): PathVerdict {
   if (!urlPath.startsWith('/')) return { kind: 'bad', reason: 'path must start with /' };
   const rawSegments = urlPath.split('/');
   const segments: string[] = [];
+  const bytes: Buffer[] = [];
+  let textual = true;
   for (let i = 1; i < rawSegments.length; i++) {
     const raw = rawSegments[i] as string;
     let segment = raw;
-    if (raw.includes('%')) {
+    let segmentBytes: Buffer | null = null;
+    if (raw.includes('%') || hasHighBytes(raw)) {
       // An encoded slash or backslash would let one segment act as two (Apache's
       // AllowEncodedSlashes Off answers 404 the same way).
       if (/%(?:2f|5c)/i.test(raw)) return { kind: 'hidden', reason: 'encoded slash in path' };
-      try {
-        segment = decodeURIComponent(raw);
-      } catch {
-        return { kind: 'bad', reason: 'malformed percent-encoding' };
-      }
+      const decoded = percentDecode(raw);
+      if (decoded === null) return { kind: 'bad', reason: 'malformed percent-encoding' };
+      segment = decoded.toString('utf8');
+      if (!Buffer.from(segment, 'utf8').equals(decoded)) segmentBytes = decoded; // not UTF-8
     }
     if (segment.includes('\0')) return { kind: 'bad', reason: 'NUL byte in path' };
     if (segment.includes('\\')) return { kind: 'bad', reason: 'backslash in path' };
@@ -44,30 +56,96 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
     if (segment === '..') {
       if (segments.length === 0) return { kind: 'bad', reason: 'path climbs above the root' };
       segments.pop();
+      bytes.pop();
       continue;
     }
     if (segment.startsWith('.') && !options.dotfiles && segment !== '.well-known') {
       return { kind: 'hidden', reason: 'dotfile' };
     }
     segments.push(segment);
+    bytes.push(segmentBytes ?? Buffer.from(segment, 'utf8'));
+    if (segmentBytes !== null) textual = false;
   }
   const trailingSlash = urlPath.endsWith('/');
   // The segments are already normalised (no '', '.', '..', no separator inside):
   // joining them needs no path.join.
-  const fsPath = segments.length === 0 ? root : (root.endsWith(sep) ? root : root + sep) + segments.join(sep);
+  const base = root.endsWith(sep) ? root : root + sep;
+  let fsPath: FsPath;
+  if (segments.length === 0) fsPath = root;
+  else if (textual) fsPath = base + segments.join(sep);
+  else {
+    const parts: Buffer[] = [Buffer.from(base, 'utf8')];
+    for (const [i, b] of bytes.entries()) parts.push(i === 0 ? b : Buffer.concat([SEPARATOR, b]));
+    fsPath = Buffer.concat(parts);
+  }
   return { kind: 'ok', segments, fsPath, trailingSlash };
 }
 
-/**
- * Does `fsPath`, with every symlink followed, stay inside `realRoot` (itself a
- * realpath)? A link that leads out of the root is treated as absent.
- */
-export async function staysInside(realRoot: string, fsPath: string): Promise<boolean> {
-  let real: string;
-  try {
-    real = await realpath(fsPath);
-  } catch {
-    return true; // does not exist (yet): the caller's stat reports that
+function hasHighBytes(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return true;
+  return false;
+}
+
+/** %XX → the byte; other characters are the request's bytes (latin1). Null when a % is malformed. */
+function percentDecode(raw: string): Buffer | null {
+  const out = Buffer.allocUnsafe(raw.length);
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c !== 0x25) {
+      out[n++] = c & 0xff;
+      continue;
+    }
+    const hi = hexValue(raw.charCodeAt(i + 1));
+    const lo = hexValue(raw.charCodeAt(i + 2));
+    if (hi < 0 || lo < 0) return null;
+    out[n++] = hi * 16 + lo;
+    i += 2;
   }
-  return real === realRoot || real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+  return out.subarray(0, n);
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** Bytes of a name in a URL path: unreserved characters as they are, every other byte %XX (RFC 3986 §2.1). */
+export function percentEncodeName(name: Buffer): string {
+  let out = '';
+  for (const b of name) {
+    const unreserved =
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2d ||
+      b === 0x2e ||
+      b === 0x5f ||
+      b === 0x7e;
+    out += unreserved ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** A key for maps of paths: the string itself, or the bytes behind a NUL (never in a real path). */
+export function pathKey(path: FsPath): string {
+  return typeof path === 'string' ? path : `\0${path.toString('latin1')}`;
+}
+
+/** `path` + a name appended, keeping bytes as bytes. */
+export function childPath(path: FsPath, name: string): FsPath {
+  if (typeof path === 'string') return path.endsWith(sep) ? path + name : path + sep + name;
+  return Buffer.concat([path, SEPARATOR, Buffer.from(name, 'utf8')]);
+}
+
+/** `path` with a suffix (a precompressed sibling's `.gz`), keeping bytes as bytes. */
+export function withSuffix(path: FsPath, suffix: string): FsPath {
+  return typeof path === 'string' ? path + suffix : Buffer.concat([path, Buffer.from(suffix, 'latin1')]);
+}
+
+/** Text of a path for messages and extensions (lossy for non-UTF-8 names). */
+export function pathText(path: FsPath): string {
+  return typeof path === 'string' ? path : path.toString('utf8');
 }

@@ -2,7 +2,7 @@
 // exchange, answered as if the client had asked GET <location>. The response
 // goes to the original exchange; only the request the handlers see changes.
 
-import type { BodyFraming, BodyReader, Exchange, HandedSocket } from './exchange';
+import type { BodyFraming, BodyReader, Exchange, HandedSocket, WriteResult } from './exchange';
 import { Request } from './request';
 import type { HeaderList } from './response';
 
@@ -43,17 +43,20 @@ export class RedirectedExchange implements Exchange {
   get headSent(): boolean {
     return this.#inner.headSent;
   }
-  sendHead(status: number, headers: HeaderList, framing: BodyFraming): void {
-    this.#inner.sendHead(status, headers, framing);
+  get gone(): boolean {
+    return this.#inner.gone;
   }
-  write(chunk: Buffer): boolean {
+  sendHead(status: number, headers: HeaderList, framing: BodyFraming): WriteResult {
+    return this.#inner.sendHead(status, headers, framing);
+  }
+  write(chunk: Buffer): WriteResult {
     return this.#inner.write(chunk);
   }
   onDrain(callback: () => void): void {
     this.#inner.onDrain(callback);
   }
-  end(): void {
-    this.#inner.end();
+  end(): WriteResult {
+    return this.#inner.end();
   }
   sendError(status: number, detail: string, extra?: HeaderList): void {
     this.#inner.sendError(status, detail, extra);
@@ -74,10 +77,13 @@ export class RedirectedExchange implements Exchange {
   onClose(callback: () => void): void {
     this.#inner.onClose(callback);
   }
-  handOff(): HandedSocket {
-    return this.#inner.handOff();
+  handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void {
+    this.#inner.handOff(withHead, ready);
   }
   logError(message: string): void {
     this.#inner.logError(`(redirected to ${this.request.target}) ${message}`);
+  }
+  contain<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void {
+    return this.#inner.contain(callback);
   }
 }

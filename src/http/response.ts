@@ -51,10 +51,41 @@ export function isSafeFieldValue(value: string): boolean {
   return true;
 }
 
-export function serializeHeaders(headers: HeaderList): string {
-  let out = '';
-  for (const [name, value] of headers) out += `${name}: ${value}\r\n`;
-  return out;
+/** How a response head frames its body (the framing field it carries). */
+export type HeadFraming =
+  | { kind: 'length'; length: number } // Content-Length
+  | { kind: 'chunked' } // Transfer-Encoding: chunked
+  | { kind: 'none' }; // no framing field: no body, or a body that ends with the connection
+
+export interface HeadSpec {
+  status: number;
+  /** The handler's fields, in order; values already checked with isSafeFieldValue. */
+  fields: HeaderList;
+  framing: HeadFraming;
+  /** 'close' after this response; 'keep-alive' said explicitly (HTTP/1.0 clients); null says nothing. */
+  connection: 'close' | 'keep-alive' | null;
+  /**
+   * Leave the header block open: a CGI program with the socket as its stdout
+   * writes the rest of the fields and the empty line itself (socket mode).
+   */
+  open?: boolean;
+}
+
+/**
+ * The one writer of response heads: every response porta sends, the canned
+ * error answers and the socket-mode hand-off included, starts with this.
+ * Status line and Date/Server first, then the handler's fields, then framing
+ * and Connection, which are porta's alone (RFC 9112 §6, §9.6).
+ */
+export function buildHead(spec: HeadSpec): string {
+  let head = statusLine(spec.status) + dateHeaderLine() + SERVER_HEADER;
+  for (const [name, value] of spec.fields) head += `${name}: ${value}\r\n`;
+  const framing = spec.framing;
+  if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
+  else if (framing.kind === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
+  if (spec.connection === 'close') head += 'Connection: close\r\n';
+  else if (spec.connection === 'keep-alive') head += 'Connection: keep-alive\r\n';
+  return spec.open === true ? head : head + CRLF;
 }
 
 /** A small HTML page for an error status; `detail` is escaped. */
@@ -67,21 +98,22 @@ export function errorPage(status: number, detail: string): string {
   );
 }
 
+export const ERROR_PAGE_TYPE = 'text/html; charset=utf-8';
+
 /**
  * A complete error response that ends the connection: the form used for
  * requests that never reached a handler (RFC 9112 §9.6, Connection: close).
  */
-export function closingErrorResponse(status: number, detail: string, extra: HeaderList = [], headOnly = false): Buffer {
+export function closingErrorResponse(status: number, detail: string, extra: HeaderList, headOnly: boolean): Buffer {
   const page = Buffer.from(errorPage(status, detail), 'utf8');
-  const head =
-    statusLine(status) +
-    dateHeaderLine() +
-    SERVER_HEADER +
-    serializeHeaders(extra) +
-    'Content-Type: text/html; charset=utf-8\r\n' +
-    `Content-Length: ${page.length}\r\n` +
-    'Connection: close\r\n\r\n';
-  return headOnly ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), page]);
+  const head = buildHead({
+    status,
+    fields: [...extra, ['Content-Type', ERROR_PAGE_TYPE]],
+    framing: { kind: 'length', length: page.length },
+    connection: 'close',
+  });
+  const headBytes = Buffer.from(head, 'latin1');
+  return headOnly ? headBytes : Buffer.concat([headBytes, page]);
 }
 
 /** porta's version from its package.json, found upward from this file (src/ or build/src/). */

@@ -1,269 +1,384 @@
-// One request's response side: framing (Content-Length, chunked, or
-// close-delimited), HEAD suppression, 100 Continue, and the body hand-over from
-// the parser. The connection (ExchangeHost) owns the socket and the state
-// machine; an exchange only asks it to write, pause, resume or give up.
+// One request's response writer: framing (Content-Length, chunked or
+// close-delimited), HEAD suppression, 100 Continue, the body hand-over from
+// the parser, and lending the socket to a CGI program. Its state is its own:
+// the connection (ExchangeHost) asks, never writes it. Once the exchange is
+// gone every writer call is a no-op returning 'gone'.
 
-import type { Socket } from 'node:net';
-import type { BodyFraming, BodyReader, Exchange, HandedSocket } from '../http/exchange';
+import type { BodyFraming, BodyReader, Exchange, HandedSocket, WriteResult } from '../http/exchange';
 import type { Request } from '../http/request';
 import {
   CRLF,
-  SERVER_HEADER,
-  dateHeaderLine,
+  ERROR_PAGE_TYPE,
+  buildHead,
   errorPage,
   isSafeFieldValue,
-  statusLine,
+  type HeadFraming,
   type HeaderList,
 } from '../http/response';
+import { type ConnectionSocket, socketFd } from './socket';
 
 export interface ExchangeHost {
-  readonly socket: Socket;
-  /** Must this response carry Connection: close (request, limits, shutdown)? */
-  mustClose(exchange: ConnectionExchange): boolean;
-  exchangeFinished(exchange: ConnectionExchange): void;
-  exchangeAborted(exchange: ConnectionExchange, reason: string): void;
-  exchangeHandedOff(exchange: ConnectionExchange): void;
-  pauseReading(): void;
-  resumeReading(): void;
+  readonly socket: ConnectionSocket;
+  /** Keep-alive after this response? Asked once, when its head is written. */
+  keepAliveAfter(exchange: ConnectionExchange, closeDelimited: boolean, handlerClose: boolean): boolean;
+  /** The exchange's state changed (finished, aborted, handed off, wants body): advance. */
+  exchangeChanged(): void;
   logError(exchange: ConnectionExchange, message: string): void;
-  logAccess(exchange: ConnectionExchange): void;
 }
 
-export type ExchangePhase =
+export type ExchangeState =
   | 'waiting' // no response byte yet
   | 'sending' // head queued, body under way
-  | 'finished' // response complete
-  | 'aborted' // connection given up mid-response
-  | 'handedOff'; // socket belongs to a child process
+  | 'finished' // response complete (or the socket given back after a hand-off)
+  | 'aborted' // given up mid-response: the connection is destroyed
+  | 'handedOff' // the socket is lent to a CGI program
+  | 'gone'; // the connection died, or answered for the handler (a connection-level failure)
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+/** A body this small goes out in the same write as its head. */
+const SMALL_BODY = 16 * 1024;
+
+export interface ExchangeOptions {
+  /** llhttp's should_keep_alive for this request. */
+  clientKeepAlive: boolean;
+  /** The client sent Expect: 100-continue and holds its body back. */
+  expectsContinue: boolean;
+}
 
 export class ConnectionExchange implements Exchange {
   readonly request: Request;
   readonly headOnly: boolean;
-  phase: ExchangePhase = 'waiting';
-  status = 0;
-  bytesSent = 0;
-  /** The response said Connection: close; the connection closes after it. */
-  closeAfter = false;
-  /** Set by the connection when llhttp reported the message end. */
-  requestComplete = false;
-  /** The client sent Expect: 100-continue and is waiting for our answer. */
-  expectsContinue: boolean;
-  continueSent = false;
+  readonly clientKeepAlive: boolean;
+  readonly expectsContinue: boolean;
 
   readonly #host: ExchangeHost;
-  #framing: BodyFraming = { kind: 'none' };
-  #chunked = false;
+  #state: ExchangeState = 'waiting';
+  #status = 0;
+  #bytesSent = 0;
+  #closeAfter = false;
+  #abortReason = '';
+  #requestComplete = false;
+  #continueSent = false;
+  #framing: HeadFraming = { kind: 'none' };
+  #bodyless = false;
   /** Head text held back to go out in one write with the first body bytes. */
   #pendingHead: string | null = null;
   #reader: BodyReader | null = null;
+  #bodyPaused = false;
   #earlyBody: Buffer[] = [];
   #drainCallback: (() => void) | null = null;
   #closeCallbacks: Array<() => void> = [];
+  #overflowLogged = false;
 
-  constructor(host: ExchangeHost, request: Request, expectsContinue: boolean) {
+  constructor(host: ExchangeHost, request: Request, options: ExchangeOptions) {
     this.#host = host;
     this.request = request;
     this.headOnly = request.method === 'HEAD';
-    this.expectsContinue = expectsContinue;
+    this.clientKeepAlive = options.clientKeepAlive;
+    this.expectsContinue = options.expectsContinue;
   }
+
+  // ---- what the connection asks ------------------------------------------------
+
+  get state(): ExchangeState {
+    return this.#state;
+  }
+  get status(): number {
+    return this.#status;
+  }
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+  /** The response said (or has come to need) Connection: close. */
+  get closeAfter(): boolean {
+    return this.#closeAfter;
+  }
+  get abortReason(): string {
+    return this.#abortReason;
+  }
+  get requestComplete(): boolean {
+    return this.#requestComplete;
+  }
+  /** Answered while the client still holds its body back for our 100 Continue. */
+  get bodyWithheld(): boolean {
+    return this.expectsContinue && !this.#continueSent && !this.#requestComplete;
+  }
+  /** Should the socket be read for this exchange's body now? */
+  get wantsBody(): boolean {
+    return this.#reader !== null && !this.#bodyPaused;
+  }
+
+  // ---- Exchange: what handlers call --------------------------------------------
 
   get headSent(): boolean {
-    return this.phase !== 'waiting';
+    return this.#state !== 'waiting';
   }
 
-  get hasBodyReader(): boolean {
-    return this.#reader !== null;
+  get gone(): boolean {
+    return this.#state === 'gone' || this.#state === 'aborted';
   }
 
-  sendHead(status: number, headers: HeaderList, framing: BodyFraming): void {
-    if (this.phase !== 'waiting') throw new Error(`sendHead in phase ${this.phase}`);
-    const req = this.request;
-    let close = this.#host.mustClose(this);
-    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 never have a body.
-    if (status === 204 || status === 304) framing = { kind: 'none' };
-    let framingLine = '';
-    if (framing.kind === 'length') {
-      framingLine = `Content-Length: ${framing.length}\r\n`;
-    } else if (framing.kind === 'stream') {
-      if (req.versionMinor >= 1) {
-        framingLine = 'Transfer-Encoding: chunked\r\n';
-        this.#chunked = !this.headOnly;
-      } else {
-        close = true; // RFC 9112 §6.3: the body ends when the connection does
+  sendHead(status: number, headers: HeaderList, framing: BodyFraming): WriteResult {
+    if (this.#state !== 'waiting') return 'gone';
+    for (const [name, value] of headers) {
+      if (!isSafeFieldValue(name) || !isSafeFieldValue(value)) {
+        // A handler bug: never let a line break into the head (RFC 9110 §5.5).
+        this.logError(`internal error: unsafe response field ${JSON.stringify(name)}`);
+        this.#sendErrorPage(500, 'internal error', []);
+        return 'gone';
       }
     }
-    let head = statusLine(status) + dateHeaderLine() + SERVER_HEADER;
-    for (const [name, value] of headers) {
-      if (!isSafeFieldValue(value)) throw new Error(`unsafe value for response header ${name}`);
-      if (name.toLowerCase() === 'connection' && /\bclose\b/i.test(value)) close = true;
-      else head += `${name}: ${value}\r\n`;
+    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 never have a body; 1xx is not final.
+    const bodyless = status === 204 || status === 304 || framing.kind === 'none';
+    let headFraming: HeadFraming = { kind: 'none' };
+    let closeDelimited = false;
+    if (!bodyless && framing.kind === 'length') headFraming = framing;
+    else if (!bodyless && framing.kind === 'stream') {
+      if (this.request.versionMinor >= 1) headFraming = { kind: 'chunked' };
+      else closeDelimited = true; // RFC 9112 §6.3: the body ends when the connection does
     }
-    head += framingLine;
-    if (close) head += 'Connection: close\r\n';
-    else if (req.versionMinor === 0) head += 'Connection: keep-alive\r\n';
-    head += CRLF;
-    this.status = status;
-    this.closeAfter = close;
-    this.#framing = framing;
-    this.#pendingHead = head;
-    this.phase = 'sending';
+    let handlerClose = false;
+    const fields: HeaderList = [];
+    for (const field of headers) {
+      if (field[0].toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
+      else fields.push(field);
+    }
+    const keepAlive = this.#host.keepAliveAfter(this, closeDelimited, handlerClose);
+    this.#status = status;
+    this.#closeAfter = !keepAlive;
+    this.#framing = headFraming;
+    this.#bodyless = bodyless || this.headOnly;
+    this.#pendingHead = buildHead({
+      status,
+      fields,
+      framing: headFraming,
+      connection: !keepAlive ? 'close' : this.request.versionMinor === 0 ? 'keep-alive' : null,
+    });
+    this.#state = 'sending';
+    return 'ok';
   }
 
-  write(chunk: Buffer): boolean {
-    if (this.phase !== 'sending') return false;
+  write(chunk: Buffer): WriteResult {
+    if (this.#state !== 'sending') return 'gone';
     const socket = this.#host.socket;
     // HEAD, 204 and 304 have no body (RFC 9110 §9.3.2, §15.3.5, §15.4.5): drop it.
-    if (this.headOnly || this.#framing.kind === 'none' || chunk.length === 0) return !socket.writableNeedDrain;
-    this.bytesSent += chunk.length;
+    if (this.#bodyless || chunk.length === 0) return socket.writableNeedDrain ? 'full' : 'ok';
+    const framing = this.#framing;
+    let body = chunk;
+    if (framing.kind === 'length' && this.#bytesSent + body.length > framing.length) {
+      // Never a byte past the declared length: the client would read it as the
+      // start of the next response. The connection closes after this one.
+      const room = framing.length - this.#bytesSent;
+      if (!this.#overflowLogged) {
+        this.#overflowLogged = true;
+        this.logError(`response body longer than its Content-Length ${framing.length}: the rest dropped`);
+      }
+      this.#closeAfter = true;
+      if (room <= 0) return socket.writableNeedDrain ? 'full' : 'ok';
+      body = body.subarray(0, room);
+    }
+    this.#bytesSent += body.length;
     const head = this.#pendingHead;
     this.#pendingHead = null;
-    if (this.#chunked) {
-      const size = chunk.length.toString(16) + CRLF;
+    if (framing.kind === 'chunked') {
+      const size = body.length.toString(16) + CRLF;
       socket.cork();
       socket.write(head === null ? size : head + size, 'latin1');
-      socket.write(chunk);
+      socket.write(body);
       socket.write(CRLF, 'latin1');
       socket.uncork();
+    } else if (head !== null && body.length <= SMALL_BODY) {
+      // One write, one syscall, for a head and a small body.
+      const headBytes = Buffer.from(head, 'latin1');
+      socket.write(Buffer.concat([headBytes, body], headBytes.length + body.length));
     } else if (head !== null) {
-      if (chunk.length <= 16 * 1024) {
-        // One syscall for head and a small body.
-        const headBuf = Buffer.from(head, 'latin1');
-        socket.write(Buffer.concat([headBuf, chunk], headBuf.length + chunk.length));
-      } else {
-        socket.cork();
-        socket.write(head, 'latin1');
-        socket.write(chunk);
-        socket.uncork();
-      }
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(body);
+      socket.uncork();
     } else {
-      socket.write(chunk);
+      socket.write(body);
     }
-    return !socket.writableNeedDrain;
+    return socket.writableNeedDrain ? 'full' : 'ok';
   }
 
   onDrain(callback: () => void): void {
-    this.#drainCallback = callback;
+    this.#drainCallback = this.contain(callback);
   }
 
-  /** Called by the connection on socket 'drain'. */
+  end(): WriteResult {
+    if (this.#state === 'waiting') {
+      this.logError('internal error: the response ended before it began');
+      this.#sendErrorPage(500, 'internal error', []);
+      return 'gone';
+    }
+    if (this.#state !== 'sending') return 'gone';
+    const framing = this.#framing;
+    if (framing.kind === 'length' && !this.#bodyless && this.#bytesSent < framing.length) {
+      // The promised length was not met: the client must see the truncation.
+      this.abort(`body was ${this.#bytesSent} bytes, Content-Length said ${framing.length}`);
+      return 'gone';
+    }
+    const socket = this.#host.socket;
+    const head = this.#pendingHead;
+    this.#pendingHead = null;
+    if (framing.kind === 'chunked' && !this.#bodyless) {
+      socket.write(head === null ? LAST_CHUNK : Buffer.concat([Buffer.from(head, 'latin1'), LAST_CHUNK]));
+    } else if (head !== null) {
+      socket.write(head, 'latin1');
+    }
+    this.#state = 'finished';
+    this.#host.exchangeChanged();
+    return 'ok';
+  }
+
+  sendError(status: number, detail: string, extra: HeaderList = []): void {
+    if (this.#state === 'waiting') this.#sendErrorPage(status, detail, extra);
+    else if (this.#state === 'sending') this.abort(`${status} after the response started: ${detail}`);
+  }
+
+  #sendErrorPage(status: number, detail: string, extra: HeaderList): void {
+    const page = Buffer.from(errorPage(status, detail), 'utf8');
+    this.sendHead(status, [['Content-Type', ERROR_PAGE_TYPE], ...extra], { kind: 'length', length: page.length });
+    this.write(page);
+    this.end();
+  }
+
+  abort(reason: string): void {
+    if (this.#state !== 'waiting' && this.#state !== 'sending') return;
+    this.#state = 'aborted';
+    this.#abortReason = reason;
+    this.#closeAfter = true;
+    this.#runCloseCallbacks();
+    this.#host.exchangeChanged();
+  }
+
+  readBody(reader: BodyReader): void {
+    if (this.gone || this.#reader !== null) return;
+    this.#reader = reader;
+    // RFC 9110 §10.1.1: the client holds the body back until it hears from us.
+    if (this.expectsContinue && !this.#continueSent && !this.#requestComplete && this.#state === 'waiting') {
+      this.#continueSent = true;
+      this.#host.socket.write(CONTINUE, 'latin1');
+    }
+    const early = this.#earlyBody;
+    this.#earlyBody = [];
+    for (const chunk of early) reader.onData(chunk);
+    if (this.#requestComplete) reader.onEnd();
+    else this.#host.exchangeChanged(); // start reading the socket for it
+  }
+
+  pauseBody(): void {
+    if (this.#bodyPaused) return;
+    this.#bodyPaused = true;
+    this.#host.exchangeChanged();
+  }
+
+  resumeBody(): void {
+    if (!this.#bodyPaused) return;
+    this.#bodyPaused = false;
+    this.#host.exchangeChanged();
+  }
+
+  onClose(callback: () => void): void {
+    if (this.gone) return void queueMicrotask(this.contain(callback));
+    this.#closeCallbacks.push(callback);
+  }
+
+  handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void {
+    const give = this.contain(ready);
+    if (this.#state !== 'waiting' || !this.#requestComplete) {
+      if (!this.gone) this.logError('internal error: hand-off refused (response begun or request unread)');
+      return void process.nextTick(give, null);
+    }
+    this.#state = 'handedOff';
+    this.#status = 200;
+    this.#closeAfter = true;
+    this.#host.exchangeChanged(); // the connection stops reading; from here it never writes
+    const handed: HandedSocket = {
+      fd: () => (this.#state === 'handedOff' ? socketFd(this.#host.socket) : null),
+      release: (status, bytesSent) => {
+        if (this.#state !== 'handedOff') return;
+        this.#status = status;
+        this.#bytesSent = bytesSent;
+        this.#state = 'finished';
+        this.#host.exchangeChanged();
+      },
+    };
+    // Everything queued before (pipelined answers, and in socket mode porta's
+    // status line) must be on the wire before the program's first byte, or the
+    // program's output, written straight to the fd, could overtake it: the
+    // socket is handed over from the write callback.
+    const head = withHead
+      ? buildHead({ status: 200, fields: [], framing: { kind: 'none' }, connection: 'close', open: true })
+      : '';
+    this.#host.socket.write(head, 'latin1', (err) => give(err === undefined || err === null ? handed : null));
+  }
+
+  logError(message: string): void {
+    this.#host.logError(this, message);
+  }
+
+  contain<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        callback(...args);
+      } catch (err) {
+        this.logError(`internal error: ${(err as Error).stack ?? String(err)}`);
+        this.sendError(500, 'internal error');
+      }
+    };
+  }
+
+  // ---- what the connection tells it --------------------------------------------
+
+  /** Body bytes from the parser. */
+  deliverBody(chunk: Buffer): void {
+    const reader = this.#reader;
+    if (reader !== null) {
+      if (!this.gone) reader.onData(chunk);
+    } else if (this.#state === 'waiting') {
+      // Held only until the handler decides; the socket is not read meanwhile,
+      // so this is at most the rest of one read.
+      this.#earlyBody.push(chunk);
+    }
+    // Otherwise the answer is under way without the body: dropped.
+  }
+
+  /** The request's message end from the parser. */
+  deliverEnd(): void {
+    this.#requestComplete = true;
+    // Without a reader yet, what arrived stays in #earlyBody for readBody().
+    if (!this.gone) this.#reader?.onEnd();
+  }
+
+  /** The socket drained: a handler waiting to write more may. */
   drained(): void {
     const callback = this.#drainCallback;
     this.#drainCallback = null;
     if (callback !== null) callback();
   }
 
-  end(): void {
-    if (this.phase !== 'sending') return;
-    const socket = this.#host.socket;
-    const framing = this.#framing;
-    if (framing.kind === 'length' && !this.headOnly && this.bytesSent !== framing.length) {
-      // The promised length was not met: the client could not find the next response.
-      this.abort(`body was ${this.bytesSent} bytes, Content-Length said ${framing.length}`);
-      return;
-    }
-    const head = this.#pendingHead;
+  /** The connection is gone, or has answered for the handler: the handler stops. */
+  detach(): void {
+    if (this.#state === 'finished' || this.#state === 'aborted' || this.#state === 'gone') return;
+    this.#state = 'gone';
     this.#pendingHead = null;
-    if (this.#chunked) {
-      if (head !== null) socket.write(Buffer.concat([Buffer.from(head, 'latin1'), LAST_CHUNK]));
-      else socket.write(LAST_CHUNK);
-    } else if (head !== null) {
-      socket.write(head, 'latin1');
-    }
-    this.phase = 'finished';
-    this.#host.exchangeFinished(this);
-  }
-
-  sendError(status: number, detail: string, extra: HeaderList = []): void {
-    if (this.phase !== 'waiting') {
-      this.abort(`${status} after the response started: ${detail}`);
-      return;
-    }
-    const page = Buffer.from(errorPage(status, detail), 'utf8');
-    this.sendHead(status, [['Content-Type', 'text/html; charset=utf-8'], ...extra], {
-      kind: 'length',
-      length: page.length,
-    });
-    this.write(page);
-    this.end();
-  }
-
-  abort(reason: string): void {
-    if (this.phase === 'finished' || this.phase === 'aborted' || this.phase === 'handedOff') return;
-    this.phase = 'aborted';
-    this.#host.exchangeAborted(this, reason);
-  }
-
-  readBody(reader: BodyReader): void {
-    this.#reader = reader;
-    // RFC 9110 §10.1.1: the client holds the body back until it hears from us.
-    if (this.expectsContinue && !this.continueSent && !this.requestComplete && this.phase === 'waiting') {
-      this.continueSent = true;
-      this.#host.socket.write(CONTINUE, 'latin1');
-    }
-    const early = this.#earlyBody;
     this.#earlyBody = [];
-    for (const chunk of early) reader.onData(chunk);
-    if (this.requestComplete) reader.onEnd();
-    else this.#host.resumeReading();
+    this.#runCloseCallbacks();
   }
 
-  /** Body bytes from the parser (connection only). */
-  deliverBody(chunk: Buffer): void {
-    const reader = this.#reader;
-    if (reader !== null) reader.onData(chunk);
-    else if (this.phase === 'waiting') {
-      // Held only until the handler decides; the socket is paused meanwhile, so
-      // this is at most the rest of one socket read.
-      this.#earlyBody.push(chunk);
-    }
-    // Otherwise the response is already under way without the body: discard.
-  }
-
-  /** The message end from the parser (connection only). */
-  deliverEnd(): void {
-    this.requestComplete = true;
-    // Without a reader yet, what arrived stays in #earlyBody for readBody().
-    this.#reader?.onEnd();
-  }
-
-  pauseBody(): void {
-    if (!this.requestComplete) this.#host.pauseReading();
-  }
-
-  resumeBody(): void {
-    if (!this.requestComplete) this.#host.resumeReading();
-  }
-
-  onClose(callback: () => void): void {
-    this.#closeCallbacks.push(callback);
-  }
-
-  /** The connection died before this exchange finished (connection only). */
-  closed(): void {
+  #runCloseCallbacks(): void {
     const callbacks = this.#closeCallbacks;
     this.#closeCallbacks = [];
-    for (const callback of callbacks) callback();
-  }
-
-  handOff(): HandedSocket {
-    if (this.phase !== 'waiting') throw new Error(`handOff in phase ${this.phase}`);
-    this.phase = 'handedOff';
-    this.closeAfter = true;
-    this.#host.exchangeHandedOff(this);
-    return {
-      socket: this.#host.socket,
-      finish: (status: number, bytesSent: number) => {
-        this.status = status;
-        this.bytesSent = bytesSent;
-        this.#host.logAccess(this);
-      },
-    };
-  }
-
-  logError(message: string): void {
-    this.#host.logError(this, message);
+    this.#drainCallback = null;
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (err) {
+        this.#host.logError(this, `internal error in a close callback: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
   }
 }

@@ -2,10 +2,10 @@
 // with --trace, each step of its life. It only observes; nothing it writes is
 // read back by porta.
 
-import type { Socket } from 'node:net';
 import type { Peer } from '../http/request';
 import type { LoggedRequest, Log } from '../log';
 import type { Trace } from '../trace';
+import type { ConnectionSocket } from './socket';
 
 let connections = 0;
 
@@ -15,11 +15,11 @@ export class ConnectionReport {
   readonly trace: ((event: string) => void) | null;
   readonly #log: Log;
 
-  constructor(socket: Socket, log: Log, trace: Trace | null) {
+  constructor(socket: ConnectionSocket, log: Log, trace: Trace | null) {
     this.peer = {
-      remoteAddress: socket.remoteAddress ?? '-',
+      remoteAddress: plainAddress(socket.remoteAddress),
       remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '-',
+      localAddress: plainAddress(socket.localAddress),
       localPort: socket.localPort ?? 0,
     };
     this.#log = log;
@@ -37,4 +37,13 @@ export class ConnectionReport {
     const about = request === null ? '' : ` "${request.method} ${request.target}"`;
     this.#log.error(`${this.peer.remoteAddress}:${this.peer.remotePort}${about}: ${message}`);
   }
+}
+
+/**
+ * An IPv4 client on a dual-stack (::) listener shows as ::ffff:a.b.c.d; logs
+ * and CGI programs (REMOTE_ADDR) expect a.b.c.d.
+ */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '-';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -1,18 +1,36 @@
-// The states a connection can be in, and the deadline each one carries. The
-// transitions themselves live in connection.ts (#enter); what a state allows
-// is said once here.
+// The states a connection can be in, which may follow which, and the deadline
+// each one carries (as Go documents ConnState). connection.ts checks every
+// transition against TRANSITIONS in #enter(); its loop switches on the state.
+//
+//   idle ──▶ readingHead ──▶ readingBody ──▶ responding ──▶ idle (keep-alive)
+//                 │               │              │    └──▶ draining ──▶ idle
+//                 │               └─▶ discarding ┘    └──▶ handedOff ──▶ closing
+//                 └──▶ (any) ──▶ closing ──▶ closed
 
 import type { Limits } from '../config';
 
 export type ConnectionState =
-  | 'idle' // persistent connection between requests (keep-alive timeout)
+  | 'idle' // between requests: nothing of the next one yet (keep-alive timeout)
   | 'readingHead' // a request has begun; its head is not complete (head timeout)
-  | 'readingBody' // head dispatched; body flows to the handler (body timeout)
-  | 'responding' // request read, response in flight, parser paused (send timeout)
-  | 'draining' // response queued, waiting for the socket to drain before reading on
-  | 'handedOff' // the socket is a child's stdout: only end()/destroy() from here
-  | 'closing' // last bytes queued and FIN sent; discarding input (linger timeout)
+  | 'readingBody' // head dispatched; the body still arriving, the answer maybe under way (body timeout)
+  | 'responding' // request read whole; its answer in flight, the parser paused (send timeout)
+  | 'discarding' // answered before the body ended: reading and dropping the rest (body timeout)
+  | 'draining' // answered; waiting for the socket to drain before reading on (send timeout)
+  | 'handedOff' // the socket is a CGI program's stdout: porta neither reads nor writes it
+  | 'closing' // FIN sent after the last bytes; reading and dropping until the peer's (linger timeout)
   | 'closed';
+
+export const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  idle: ['readingHead', 'closing', 'closed'],
+  readingHead: ['readingBody', 'responding', 'closing', 'closed'],
+  readingBody: ['responding', 'discarding', 'closing', 'closed'],
+  responding: ['idle', 'draining', 'handedOff', 'closing', 'closed'],
+  discarding: ['idle', 'draining', 'closing', 'closed'],
+  draining: ['idle', 'closing', 'closed'],
+  handedOff: ['closing', 'closed'],
+  closing: ['closed'],
+  closed: [],
+};
 
 /** How long a connection may stay in `state` (ms). */
 export function stateTimeout(state: ConnectionState, limits: Limits): number {
@@ -22,14 +40,22 @@ export function stateTimeout(state: ConnectionState, limits: Limits): number {
     case 'readingHead':
       return limits.headerTimeoutMs;
     case 'readingBody':
+    case 'discarding':
       return limits.bodyTimeoutMs;
     case 'responding':
     case 'draining':
       return limits.sendTimeoutMs;
     case 'closing':
       return limits.lingerMs;
-    case 'handedOff':
+    case 'handedOff': // the program's own timeout (cgiTimeoutMs) bounds it
     case 'closed':
-      return Infinity;
+      return Number.POSITIVE_INFINITY;
+    default:
+      return unreachable(state);
   }
+}
+
+/** The `never` check that makes a switch over a union exhaustive. */
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${String(value)}`);
 }

@@ -1,16 +1,20 @@
 // list_directory: an HTML index of a folder with no index.html. Names are
-// HTML-escaped and links percent-encoded, so a file called `<b>&"x".html`
-// shows as text and links to itself.
+// HTML-escaped and links percent-encoded from the name's bytes, so a file
+// called `<b>&"x".html` shows as text and links to itself, and one whose name
+// is not UTF-8 (`caf\xE9.txt`) links as `caf%E9.txt`, where porta serves it.
 
 import { readdir } from 'node:fs/promises';
 import escapeHtml from 'escape-html';
+import { type FsPath, percentEncodeName } from '../http/path';
 
-export async function renderListing(dirPath: string, urlPath: string, showDotfiles: boolean): Promise<Buffer> {
-  const entries = await readdir(dirPath, { withFileTypes: true });
+const DOT = 0x2e;
+
+export async function renderListing(dirPath: FsPath, urlPath: string, showDotfiles: boolean): Promise<Buffer> {
+  const entries = await readdir(dirPath, { withFileTypes: true, encoding: 'buffer' });
   const names = entries
-    .filter((e) => showDotfiles || !e.name.startsWith('.'))
-    .map((e) => (e.isDirectory() ? e.name + '/' : e.name))
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    .filter((e) => showDotfiles || e.name[0] !== DOT)
+    .map((e) => ({ bytes: e.name, isDir: e.isDirectory() }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
   let displayPath: string;
   try {
     displayPath = decodeURIComponent(urlPath);
@@ -22,11 +26,11 @@ export async function renderListing(dirPath: string, urlPath: string, showDotfil
     '<!DOCTYPE html>\n<html><head><meta charset="utf-8">' +
     `<title>${title}</title></head>\n<body><h1>${title}</h1>\n<hr>\n<ul>\n`;
   if (urlPath !== '/') html += '<li><a href="../">../</a></li>\n';
-  for (const name of names) {
-    const isDir = name.endsWith('/');
-    const bare = isDir ? name.slice(0, -1) : name;
-    const href = encodeURIComponent(bare) + (isDir ? '/' : '');
-    html += `<li><a href="${href}">${escapeHtml(name)}</a></li>\n`;
+  for (const { bytes, isDir } of names) {
+    const href = percentEncodeName(bytes) + (isDir ? '/' : '');
+    // A name that is not UTF-8 shows with U+FFFD; its link carries the real bytes.
+    const text = bytes.toString('utf8') + (isDir ? '/' : '');
+    html += `<li><a href="${href}">${escapeHtml(text)}</a></li>\n`;
   }
   html += '</ul>\n<hr>\n</body></html>\n';
   return Buffer.from(html, 'utf8');

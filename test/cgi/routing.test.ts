@@ -23,17 +23,19 @@ t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
   write(join(dir, 'scripts', 'run.sh'), SCRIPT, true);
   write(join(dir, 'pages', 'deep', 'page.cgi'), SCRIPT, true);
   write(join(dir, 'pages', 'plain.sh'), SCRIPT, true); // .sh is not in --cgi-ext: a file
-  write(join(dir, 'cgi-bin', 'noexec.sh'), SCRIPT, false); // .sh has an interpreter: runs anyway
+  write(join(dir, 'cgi-bin', 'noexec.sh'), SCRIPT, false); // not executable: 403, interpreter or not
   write(join(dir, 'cgi-bin', 'noexec.bin'), SCRIPT, false); // no interpreter, not executable: 403
 
-  const defaults = await startPorta({ root: dir, cgiStdout: 'pipe' });
+  const defaults = await startPorta(t, { root: dir, cgiStdout: 'pipe' });
   t.teardown(() => defaults.close());
   const htbin = await getOnce(defaults.port, '/htbin/run.sh');
   t.equal(htbin?.status, 200, '/htbin is a CGI folder by default, as in Python');
   t.equal(htbin?.body.toString(), 'ran /htbin/run.sh\n');
-  const viaSh = await getOnce(defaults.port, '/cgi-bin/noexec.sh');
-  t.equal(viaSh?.status, 200, 'a .sh that is not executable runs through sh');
-  t.equal(viaSh?.body.toString(), 'ran /cgi-bin/noexec.sh\n');
+  t.equal(
+    (await getOnce(defaults.port, '/cgi-bin/noexec.sh'))?.status,
+    403,
+    'a .sh without +x is not run, though .sh has a default interpreter (Python and Apache answer 403 too)',
+  );
   t.equal((await getOnce(defaults.port, '/cgi-bin/noexec.bin'))?.status, 403, 'no interpreter and no +x: 403');
   const notCgi = await getOnce(defaults.port, '/scripts/run.sh');
   t.equal(notCgi?.status, 200);
@@ -44,7 +46,7 @@ t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
     'without --cgi-ext a .cgi is a file',
   );
 
-  const custom = await startPorta({ root: dir, cgiStdout: 'pipe', cgiDirs: ['/scripts'], cgiExtensions: ['.cgi'] });
+  const custom = await startPorta(t, { root: dir, cgiStdout: 'pipe', cgiDirs: ['/scripts'], cgiExtensions: ['.cgi'] });
   t.teardown(() => custom.close());
   t.equal(
     (await getOnce(custom.port, '/scripts/run.sh'))?.body.toString(),
@@ -56,4 +58,23 @@ t.test('CGI folders, --cgi-ext and interpreters by extension', async (t) => {
   t.equal(anywhere?.status, 200, '--cgi-ext runs a file anywhere under the root');
   t.equal(anywhere?.body.toString(), 'ran /pages/deep/page.cgi\n', 'and the rest of the path is PATH_INFO');
   t.equal((await getOnce(custom.port, '/pages/plain.sh'))?.body.toString(), SCRIPT, 'other extensions stay files');
+});
+
+t.test('an extension mapped with --cgi-interpreter runs without +x; the default map does not', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  mkdirSync(join(dir, 'cgi-bin'));
+  write(join(dir, 'cgi-bin', 'plain.sh'), SCRIPT, false);
+  write(join(dir, 'cgi-bin', 'plain.bin'), SCRIPT, false);
+  const mapped = await startPorta(t, {
+    root: dir,
+    cgiStdout: 'pipe',
+    cgiInterpreters: { '.sh': '/bin/sh' },
+    cgiExplicitInterpreters: ['.sh'],
+  });
+  t.teardown(() => mapped.close());
+  const r = await getOnce(mapped.port, '/cgi-bin/plain.sh');
+  t.equal(r?.status, 200, '--cgi-interpreter .sh=/bin/sh: the user asked for it');
+  t.equal(r?.body.toString(), 'ran /cgi-bin/plain.sh\n');
+  t.equal((await getOnce(mapped.port, '/cgi-bin/plain.bin'))?.status, 403, 'other files still need +x');
 });

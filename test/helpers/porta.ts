@@ -1,8 +1,9 @@
 // Test helpers: a porta on port 0 in this process, and a raw TCP client that
 // writes exact bytes and returns exact bytes. Protocol tests use nothing else.
 
+import type { Test } from 'tap';
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultLimits, defaultSettings, type Limits, type Settings } from '../../src/config';
@@ -11,12 +12,19 @@ import { createPorta, type Porta } from '../../src/server';
 export interface TestServer {
   porta: Porta;
   port: number;
+  /** What the server logged so far (access and error lines, in order). */
+  logs(): string;
   close(): Promise<void>;
 }
 
 export type SettingsOverride = Partial<Omit<Settings, 'limits'>> & { limits?: Partial<Limits> };
 
-export async function startPorta(override: SettingsOverride = {}): Promise<TestServer> {
+/**
+ * A porta on port 0 in this process, closed when `t` ends. Its log goes to a
+ * buffer, printed only if `t` failed: expected "killed"/"malformed" lines are
+ * not noise in a passing run, and a failing one shows what the server said.
+ */
+export async function startPorta(t: Test, override: SettingsOverride = {}): Promise<TestServer> {
   const { limits, ...rest } = override;
   const settings: Settings = {
     ...defaultSettings,
@@ -26,9 +34,25 @@ export async function startPorta(override: SettingsOverride = {}): Promise<TestS
     ...rest,
     limits: { ...defaultLimits, ...limits },
   };
-  const porta = createPorta(settings);
+  let logged = '';
+  // PORTA_TEST_LOG=1 shows every server's log as it happens (debugging).
+  const live = process.env['PORTA_TEST_LOG'] === '1';
+  const keep = (text: string): void => {
+    if (live) process.stderr.write(text);
+    else logged += text;
+  };
+  const porta = createPorta(settings, { access: keep, error: keep });
   const { port } = await porta.listen();
-  return { porta, port, close: () => porta.close() };
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= porta.close();
+    return closed;
+  };
+  t.teardown(async () => {
+    await close();
+    if (!t.passing() && logged !== '') process.stderr.write(`--- the server's log (${t.name}) ---\n${logged}---\n`);
+  });
+  return { porta, port, logs: () => logged, close };
 }
 
 export interface RawOptions {
@@ -131,9 +155,13 @@ export function parseResponses(data: Buffer, headRequests: boolean[] = []): Pars
       for (;;) {
         const lineEnd = data.indexOf('\r\n', pos);
         const size = parseInt(data.subarray(pos, lineEnd).toString('latin1'), 16);
+        if (lineEnd < 0 || Number.isNaN(size) || pos + size + 2 > data.length) {
+          throw new Error(`truncated chunked body at ${pos}`);
+        }
         pos = lineEnd + 2;
         if (size === 0) {
           const trailerEnd = data.indexOf('\r\n', pos);
+          if (trailerEnd < 0) throw new Error(`truncated chunked body at ${pos}`);
           pos = trailerEnd + 2;
           break;
         }
@@ -170,6 +198,8 @@ function findHeadEnd(data: Buffer, from: number): { lines: string[]; bodyStart: 
 /** A fresh temporary folder, removed by the returned function. */
 export function tempDir(prefix = 'porta-test-'): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  // mkdtemp makes it 0700; CGI programs run as nobody when the tests run as root.
+  chmodSync(dir, 0o755);
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -1,11 +1,12 @@
-// Path safety: resolveRequestPath and staysInside as units, then the same
+// Path safety: resolveRequestPath and DocumentRoot.contains as units, then the same
 // attacks over raw sockets against a root that has a secret file beside it.
 // Whatever the status, nothing outside the root is ever served.
 
 import t, { type Test } from 'tap';
 import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { resolveRequestPath, staysInside, type PathVerdict } from '../../src/http/path';
+import { type FsPath, resolveRequestPath, type PathVerdict } from '../../src/http/path';
+import { DocumentRoot } from '../../src/http/root';
 import { parseResponses, rawRequest, startPorta, tempDir } from '../helpers/porta';
 
 const ROOT = '/srv/www';
@@ -15,8 +16,8 @@ function resolve(path: string, dotfiles = false): PathVerdict {
   return resolveRequestPath(ROOT, path, { dotfiles });
 }
 
-function inside(root: string, fsPath: string): boolean {
-  const rel = relative(root, fsPath);
+function inside(root: string, fsPath: FsPath): boolean {
+  const rel = relative(root, typeof fsPath === 'string' ? fsPath : fsPath.toString('latin1'));
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
@@ -44,7 +45,15 @@ t.test('resolveRequestPath', async (t) => {
     }
     t.equal(resolve('/%E0%A4%A').kind, 'bad', 'malformed percent-encoding');
     t.equal(resolve('/%zz').kind, 'bad');
-    t.equal(resolve('/%C3').kind, 'bad', 'an incomplete UTF-8 sequence');
+    const latin1 = resolve('/caf%E9.txt');
+    t.equal(latin1.kind, 'ok', 'a name that is not UTF-8: its bytes');
+    if (latin1.kind === 'ok') {
+      t.ok(Buffer.isBuffer(latin1.fsPath), 'the file path is bytes');
+      t.same(
+        [...(latin1.fsPath as Buffer).subarray(-8)],
+        [...Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])],
+      );
+    }
   });
 
   t.test('dot segments resolve inside the root, and never climb out of it', async (t) => {
@@ -104,7 +113,10 @@ t.test('resolveRequestPath', async (t) => {
   t.test('every ok verdict stays under the root (a small fuzz)', async (t) => {
     const pieces = ['..', '.', '%2e%2e', '%2E.', 'a', 'b', '', '%2f', '%5c', '\\', '%00', '%252e', '.x', 'é', '%c3%a9'];
     let seed = 12345;
-    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % pieces.length;
+    const next = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % pieces.length;
+    };
     let checked = 0;
     for (let i = 0; i < 3000; i++) {
       const n = 1 + (i % 6);
@@ -120,7 +132,7 @@ t.test('resolveRequestPath', async (t) => {
   });
 });
 
-t.test('staysInside follows symlinks', async (t) => {
+t.test('DocumentRoot.contains follows symlinks: the one containment check', async (t) => {
   const { dir, remove } = tempDir();
   t.teardown(remove);
   const root = join(dir, 'root');
@@ -131,22 +143,23 @@ t.test('staysInside follows symlinks', async (t) => {
   symlinkSync('sub/ok.txt', join(root, 'in'));
   symlinkSync('..', join(root, 'up'));
   const realRoot = realpathSync(root);
-  t.equal(await staysInside(realRoot, join(root, 'sub', 'ok.txt')), true);
-  t.equal(await staysInside(realRoot, join(root, 'in')), true, 'a link that stays inside');
-  t.equal(await staysInside(realRoot, join(root, 'out')), false, 'a link to a file outside');
-  t.equal(await staysInside(realRoot, join(root, 'up', 'secret.txt')), false, 'a link to a folder outside');
-  t.equal(await staysInside(realRoot, realRoot), true);
-  t.equal(
-    await staysInside(realRoot, realRoot + '-evil'),
-    true,
-    'a missing path is left to the caller (stat says 404)',
-  );
+  const docRoot = new DocumentRoot(root, 0);
+  t.equal(docRoot.realRoot, realRoot);
+  t.equal(docRoot.contains(join(root, 'sub', 'ok.txt')), true);
+  t.equal(docRoot.contains(join(root, 'in')), true, 'a link that stays inside');
+  t.equal(docRoot.contains(join(root, 'out')), false, 'a link to a file outside');
+  t.equal(docRoot.contains(join(root, 'up', 'secret.txt')), false, 'a link to a folder outside');
+  t.equal(docRoot.contains(realRoot), true);
+  t.equal(docRoot.contains(realRoot + '-evil'), false, 'a missing path does not resolve: not inside');
   writeFileSync(realRoot + '-evil', 'sibling with a common prefix');
-  t.equal(
-    await staysInside(realRoot, realRoot + '-evil'),
-    false,
-    'a sibling whose name starts with the root is outside',
-  );
+  t.equal(docRoot.contains(realRoot + '-evil'), false, 'a sibling whose name starts with the root is outside');
+  t.same(docRoot.lookup(join(root, 'out')), { kind: 'forbidden' }, 'lookup says forbidden for a link out');
+  t.equal(docRoot.lookup(join(root, 'in')).kind, 'file');
+  t.equal(docRoot.lookup(join(root, 'nope')).kind, 'missing');
+  const bytesName = Buffer.concat([Buffer.from(join(root, 'caf')), Buffer.from([0xe9]), Buffer.from('.txt')]);
+  writeFileSync(bytesName, 'latin-1 name');
+  t.equal(docRoot.lookup(bytesName).kind, 'file', 'a name that is not UTF-8 is looked up by its bytes');
+  t.equal(docRoot.contains(bytesName), true);
 });
 
 interface Layout {
@@ -177,7 +190,7 @@ async function layout(t: Test): Promise<Layout> {
   symlinkSync('/etc', join(root, 'etc-link'));
   symlinkSync('public.txt', join(root, 'link-in.txt'));
   symlinkSync('dir', join(root, 'linkdir-in'));
-  const server = await startPorta({ root });
+  const server = await startPorta(t, { root });
   t.teardown(() => server.close());
   return { port: server.port, dir };
 }

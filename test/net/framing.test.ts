@@ -29,7 +29,7 @@ async function server(t: Test): Promise<TestServer> {
   cpSync(SITE, dir, { recursive: true });
   mkdirSync(join(dir, 'cgi-bin'));
   cpSync(join(CGI_FIXTURES, 'echo.py'), join(dir, 'cgi-bin', 'echo.py'));
-  const s = await startPorta({ root: dir, cgiStdout: 'pipe', cgiSpawn: 'child_process' });
+  const s = await startPorta(t, { root: dir, cgiStdout: 'pipe', cgiSpawn: 'child_process' });
   t.teardown(() => s.close());
   return s;
 }

@@ -7,7 +7,7 @@ t.test('ten pipelined requests in one write are answered in order on one connect
   const { dir, remove } = tempDir();
   t.teardown(remove);
   for (let i = 0; i < 10; i++) writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`);
-  const server = await startPorta({ root: dir });
+  const server = await startPorta(t, { root: dir });
   t.teardown(() => server.close());
   let bytes = '';
   for (let i = 0; i < 10; i++)
@@ -27,7 +27,7 @@ t.test('a request split into one-byte writes is parsed whole', async (t) => {
   const { dir, remove } = tempDir();
   t.teardown(remove);
   writeFileSync(join(dir, 'a.txt'), 'hello\n');
-  const server = await startPorta({ root: dir });
+  const server = await startPorta(t, { root: dir });
   t.teardown(() => server.close());
   const request = 'GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
   const { data } = await rawRequest(server.port, request.split(''), { gapMs: 1 });

@@ -23,7 +23,7 @@ async function server(t: Test): Promise<TestServer> {
   writeFileSync(join(dir, 'hello.txt'), HELLO);
   mkdirSync(join(dir, 'cgi-bin'));
   cpSync(join(CGI_FIXTURES, 'echo.py'), join(dir, 'cgi-bin', 'echo.py'));
-  const s = await startPorta({
+  const s = await startPorta(t, {
     root: dir,
     cgiStdout: 'pipe',
     cgiSpawn: 'child_process',

@@ -22,7 +22,7 @@ async function server(t: Test): Promise<number> {
     copyFileSync(join(SITE, 'assets', name), join(dir, 'assets', name));
     utimesSync(join(dir, 'assets', name), MTIME, MTIME);
   }
-  const s = await startPorta({ root: dir });
+  const s = await startPorta(t, { root: dir });
   t.teardown(() => s.close());
   return s.port;
 }

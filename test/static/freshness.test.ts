@@ -10,7 +10,7 @@ import { getOnce, sleep, startPorta, tempDir } from '../helpers/porta';
 t.test('a file created right after a 404 is served at once', async (t) => {
   const { dir, remove } = tempDir();
   t.teardown(remove);
-  const server = await startPorta({ root: dir, limits: { statCacheMs: 60_000 } });
+  const server = await startPorta(t, { root: dir, limits: { statCacheMs: 60_000 } });
   t.teardown(() => server.close());
   t.equal((await getOnce(server.port, '/late.txt'))?.status, 404);
   writeFileSync(join(dir, 'late.txt'), 'here now\n');
@@ -25,7 +25,7 @@ t.test('a changed file is served with new bytes and validators after statCacheMs
   const file = join(dir, 'page.txt');
   writeFileSync(file, 'first\n');
   utimesSync(file, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
-  const server = await startPorta({ root: dir, limits: { statCacheMs: 100 } });
+  const server = await startPorta(t, { root: dir, limits: { statCacheMs: 100 } });
   t.teardown(() => server.close());
   const before = await getOnce(server.port, '/page.txt');
   t.equal(before?.body.toString(), 'first\n');

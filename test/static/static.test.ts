@@ -34,7 +34,7 @@ async function site(t: Test): Promise<{ server: TestServer; root: string; big: B
   writeFileSync(join(dir, 'noext'), 'no extension\n');
   const big = randomBytes(BIG);
   writeFileSync(join(dir, 'big.bin'), big);
-  const server = await startPorta({ root: dir });
+  const server = await startPorta(t, { root: dir });
   t.teardown(() => server.close());
   return { server, root: dir, big };
 }

@@ -3,11 +3,13 @@
 // it lives in this one file; index.ts falls back to the wasm build without it.
 //
 // Its message-complete callback cannot pause. Only headers-complete can, by
-// returning HPE_PAUSED. So when the sink asks to pause at a message end, we
-// pause after the *next* head instead, keep that head, and hand it over on
-// resume(): the sink sees the same events in the same order as with wasm
-// (onRequestBegin of the next message may arrive before execute() returns
-// 'paused'; nothing else does).
+// returning HPE_PAUSED. So at a message end llhttp reads on: the next
+// message's begin and head are held back here, llhttp is paused at that head,
+// and an error met while reading ahead is kept. execute() still returns
+// 'paused' for the message that ended, and the next execute() after resume()
+// delivers what was held, in order, before parsing anything new: the
+// connection sees exactly the events, in the order and at the positions,
+// that the wasm build gives (see the contract in types.ts).
 //
 // Upgrade/CONNECT. Node's binding reports no error at all while llhttp's
 // `upgrade` field is set (`if (!parser_.upgrade && err != HPE_OK)` in
@@ -22,7 +24,8 @@
 // upgrade: llhttp then parses the body and everything after it exactly as
 // the wasm build does after llhttp_resume_after_upgrade(), with errors visible.
 
-import { HEADER_OVERFLOW, URL_OVERFLOW } from './types';
+import { methodName } from './methods';
+import { FOLLOWING_BYTES, HEADER_OVERFLOW, URL_OVERFLOW } from './types';
 import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
 
 interface NativeParseError extends Error {
@@ -54,31 +57,16 @@ interface NativeHTTPParserClass {
 }
 
 interface HttpCommon {
-  HTTPParser: NativeHTTPParserClass;
-  methods: string[];
+  HTTPParser: NativeHTTPParserClass & { kLenientVersion?: number };
 }
 
 const HPE_PAUSED = 21;
 const EMPTY = Buffer.alloc(0);
 
-/** llhttp's method ids (the wasm build's table): Node 20's list stops at PRI (34) and lacks QUERY (46). */
-function llhttpMethodNames(): string[] {
-  try {
-    const { METHODS } = require('undici/lib/llhttp/constants.js') as { METHODS: Record<string, number> };
-    const names: string[] = [];
-    for (const [name, id] of Object.entries(METHODS)) names[id] = name;
-    return names;
-  } catch {
-    return [];
-  }
-}
-
-const METHOD_NAMES = llhttpMethodNames();
-
 function loadBinding(): HttpCommon | null {
   try {
-    const common = require('_http_common') as Partial<HttpCommon>;
-    if (typeof common.HTTPParser !== 'function' || !Array.isArray(common.methods)) return null;
+    const common = require('node:_http_common') as Partial<HttpCommon>;
+    if (typeof common.HTTPParser !== 'function') return null;
     return common as HttpCommon;
   } catch {
     return null;
@@ -91,6 +79,11 @@ export function nativeParserAvailable(): boolean {
   return binding !== null;
 }
 
+/** Lenient flags: version only (see wasm.ts for why that one, and no other). */
+function lenientFlags(): number {
+  return binding?.HTTPParser.kLenientVersion ?? 16;
+}
+
 export class NativeParser implements RequestParser {
   readonly kind = 'native' as const;
   offset = 0;
@@ -98,19 +91,23 @@ export class NativeParser implements RequestParser {
 
   readonly #parser: NativeHTTPParser;
   readonly #sink: ParserSink;
-  readonly #methods: string[];
   readonly #maxHeaderSize: number;
   // Pieces of a head that arrived before headers-complete (long or split heads).
   #url = '';
   #rawHeaders: string[] = [];
-  #pauseAtNextHead = false;
+  // Reading ahead after a message end (see top): what is held until resume().
+  /** A message ended and resume() has not been called: everything new is held. */
+  #ended = false;
+  /** resume() was called: the next execute() delivers what was held first. */
+  #resumed = false;
+  #heldBegin = false;
   #heldHead: RequestHead | null = null;
+  /** An error found while reading ahead (or while delivering a held head): reported by the next execute(). */
+  #deferred: ParseError | null = null;
   /** An Upgrade/CONNECT head llhttp stopped at: its framing is still to be replayed (see top). */
   #upgradeHead: RequestHead | null = null;
   /** Replaying a synthetic head: its begin/head events are not the sink's business. */
   #muted = false;
-  /** An error met inside resume(), which cannot return one: reported by the next execute(). */
-  #deferred: ParseError | null = null;
   /**
    * Whether the request line has ended, for telling a too-long URL (414) from
    * too many header bytes (431). Node's binding does not say; a line end seen
@@ -126,13 +123,11 @@ export class NativeParser implements RequestParser {
 
   constructor(sink: ParserSink, options: ParserOptions) {
     if (binding === null) throw new Error('native llhttp binding (_http_common) is not available');
-    const { HTTPParser, methods } = binding;
+    const { HTTPParser } = binding;
     this.#sink = sink;
-    this.#methods = methods;
     this.#maxHeaderSize = options.maxHeaderSize;
     const parser = new HTTPParser();
-    // Lenient flags 0: every one reopens a smuggling class (see wasm.ts).
-    parser.initialize(HTTPParser.REQUEST, {}, options.maxHeaderSize, 0);
+    parser.initialize(HTTPParser.REQUEST, {}, options.maxHeaderSize, lenientFlags());
     parser[HTTPParser.kOnMessageBegin] = () => {
       this.#url = '';
       this.#rawHeaders = [];
@@ -140,7 +135,9 @@ export class NativeParser implements RequestParser {
       this.#lineEnded = false;
       this.#lineText = this.#completedDuringExecute ? null : '';
       this.#http09 = false;
-      if (!this.#muted) this.#sink.onRequestBegin();
+      if (this.#muted) return;
+      if (this.#ended) this.#heldBegin = true;
+      else this.#sink.onRequestBegin();
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       this.#rawHeaders.push(...headers);
@@ -160,7 +157,7 @@ export class NativeParser implements RequestParser {
       this.#inHead = false;
       if (this.#muted) return 0;
       const head: RequestHead = {
-        method: METHOD_NAMES[method] ?? this.#methods[method] ?? 'UNKNOWN',
+        method: methodName(method),
         url: url ?? this.#url,
         versionMajor: major,
         versionMinor: minor,
@@ -171,7 +168,7 @@ export class NativeParser implements RequestParser {
       this.#url = '';
       this.#rawHeaders = [];
       if (upgrade) this.#upgradeHead = head;
-      if (this.#pauseAtNextHead) {
+      if (this.#ended) {
         this.#heldHead = head;
         return HPE_PAUSED;
       }
@@ -182,7 +179,8 @@ export class NativeParser implements RequestParser {
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#sink.onRequestBody(chunk);
     parser[HTTPParser.kOnMessageComplete] = () => {
       this.#completedDuringExecute = true;
-      if (this.#sink.onRequestEnd()) this.#pauseAtNextHead = true;
+      this.#ended = true;
+      this.#sink.onRequestEnd();
     };
     parser[HTTPParser.kOnExecute] = () => undefined;
     this.#parser = parser;
@@ -195,7 +193,7 @@ export class NativeParser implements RequestParser {
    * start at the beginning of a read (no message ended earlier in it).
    */
   get awaitingHttp09Head(): boolean {
-    return this.#inHead && this.#http09;
+    return this.#inHead && this.#http09 && !this.#ended;
   }
 
   #watchRequestLine(chunk: Buffer, from: number): void {
@@ -218,50 +216,79 @@ export class NativeParser implements RequestParser {
   }
 
   execute(chunk: Buffer): ExecStatus {
+    if (this.#resumed) {
+      this.#resumed = false;
+      this.#deliverHeld();
+    }
     if (this.#deferred !== null) return this.#fail(this.#deferred);
+    if (this.#ended) {
+      // A message ended while delivering the held head (a bodiless one): stop before `chunk`.
+      this.offset = 0;
+      return 'paused';
+    }
     // `base`: bytes of `chunk` already parsed by earlier rounds of this loop.
     let base = 0;
+    this.#completedDuringExecute = false;
     for (;;) {
-      this.#completedDuringExecute = false;
       const ret = this.#parser.execute(base === 0 ? chunk : chunk.subarray(base));
       if (typeof ret === 'number') {
         const at = base + ret;
         if (this.#upgradeHead !== null) {
           // llhttp stopped at an Upgrade/CONNECT head (see top).
-          if (this.#heldHead !== null) {
-            this.offset = at;
-            return 'paused'; // the replay happens in resume(), after the head is handed over
-          }
-          const err = this.#replayUpgrade(at);
-          if (err !== null) return this.#fail(err);
+          if (this.#heldHead !== null) return this.#paused(at); // replayed once the held head is delivered
+          const err = this.#replayUpgrade(chunk, at);
+          if (err !== null) return this.#ended ? this.#defer(err, at) : this.#fail(err);
           base = at;
           continue;
         }
         if (at >= chunk.length) {
+          if (this.#ended) return this.#paused(chunk.length);
           this.offset = chunk.length;
           this.#watchRequestLine(chunk, base);
           return 'ok';
         }
         // A count short of the chunk with no error and no upgrade head: not a
         // state this adapter knows. Fail rather than loop.
-        return this.#fail({ code: 'HPE_INTERNAL', reason: 'native llhttp stopped without an error', offset: at });
+        return this.#fail({
+          code: 'HPE_INTERNAL',
+          reason: 'native llhttp stopped without an error',
+          offset: at,
+          following: following(chunk, at),
+        });
       }
       const at = base + (ret.bytesParsed ?? 0);
-      if (ret.code === 'HPE_PAUSED') {
-        this.offset = at;
-        return 'paused';
-      }
+      if (ret.code === 'HPE_PAUSED') return this.#paused(at); // at the held head
+      // In the URL: the line has not ended by the error. Where the line's start
+      // was seen, no LF since then says so; where it was not (a message begun
+      // while reading ahead), nothing in this read that could end a URL (SP,
+      // CR, LF).
       const inUrl =
-        ret.code === HEADER_OVERFLOW && this.#inHead && !this.#lineEnded && chunk.subarray(base, at).indexOf(0x0a) < 0;
-      return this.#fail({
+        ret.code === HEADER_OVERFLOW &&
+        this.#inHead &&
+        !this.#lineEnded &&
+        (this.#lineText !== null ? chunk.subarray(base, at).indexOf(0x0a) < 0 : !endsUrl(chunk, base, at));
+      const error: ParseError = {
         code: ret.code ?? 'HPE_INTERNAL',
         reason: ret.code === HEADER_OVERFLOW ? (inUrl ? URL_OVERFLOW : 'Header overflow') : (ret.reason ?? ret.message),
         offset: at,
-      });
+        following: following(chunk, at),
+      };
+      return this.#ended ? this.#defer(error, at) : this.#fail(error);
     }
   }
 
-  #fail(error: ParseError): ExecStatus {
+  #paused(at: number): 'paused' {
+    this.offset = at;
+    return 'paused';
+  }
+
+  /** An error past a message end: the message is reported ended first; the caller's rest starts at the error. */
+  #defer(error: ParseError, at: number): 'paused' {
+    this.#deferred = { ...error, offset: 0 };
+    return this.#paused(at);
+  }
+
+  #fail(error: ParseError): 'error' {
     this.#deferred = null;
     this.offset = error.offset;
     this.error = error;
@@ -269,17 +296,26 @@ export class NativeParser implements RequestParser {
   }
 
   resume(): void {
-    this.#pauseAtNextHead = false;
+    this.#ended = false;
+    this.#resumed = true;
+  }
+
+  /** After resume(): the held begin and head, in order, and what llhttp does next without a byte. */
+  #deliverHeld(): void {
+    if (this.#heldBegin) {
+      this.#heldBegin = false;
+      this.#sink.onRequestBegin();
+    }
     const held = this.#heldHead;
     if (held === null) return;
     this.#heldHead = null;
     this.#parser.resume();
     this.#sink.onRequestHead(held);
     if (this.#upgradeHead !== null) {
-      this.#deferred = this.#replayUpgrade(0);
+      this.#deferred = this.#replayUpgrade(EMPTY, 0);
       return;
     }
-    // A body-less message ends without another byte: let llhttp get there now,
+    // A bodiless message ends without another byte: let llhttp get there now,
     // as wasm does, or a paused head at the very end of a read would wait for
     // the next read to end (and a pipelining client would wait forever).
     const ret = this.#parser.execute(EMPTY);
@@ -288,6 +324,7 @@ export class NativeParser implements RequestParser {
         code: ret.code ?? 'HPE_INTERNAL',
         reason: ret.code === HEADER_OVERFLOW ? 'Header overflow' : (ret.reason ?? ret.message),
         offset: 0,
+        following: '',
       };
     }
   }
@@ -297,9 +334,15 @@ export class NativeParser implements RequestParser {
    * framing without the upgrade, so that Node reports errors again. A body-less
    * message ends here (the sink's onRequestEnd runs).
    */
-  #replayUpgrade(offset: number): ParseError | null {
+  #replayUpgrade(chunk: Buffer, offset: number): ParseError | null {
     const head = this.#upgradeHead as RequestHead;
     this.#upgradeHead = null;
+    const failed = (code: string): ParseError => ({
+      code: 'HPE_INTERNAL',
+      reason: `upgrade replay failed: ${code}`,
+      offset,
+      following: following(chunk, offset),
+    });
     if (head.method !== 'CONNECT') {
       // llhttp frames the body from these alone (both together were refused).
       let framing = '';
@@ -314,20 +357,18 @@ export class NativeParser implements RequestParser {
         if (err === null) return null;
         // Transfer-Encoding without a final `chunked`: a plain request is refused
         // for it, an upgrade request has no body (llhttp__after_headers_complete).
-        if (err !== 'HPE_INVALID_TRANSFER_ENCODING') {
-          return { code: 'HPE_INTERNAL', reason: `upgrade replay failed: ${err}`, offset };
-        }
+        if (err !== 'HPE_INVALID_TRANSFER_ENCODING') return failed(err);
       }
     }
     const err = this.#replay(head, '');
-    return err === null ? null : { code: 'HPE_INTERNAL', reason: `upgrade replay failed: ${err}`, offset };
+    return err === null ? null : failed(err);
   }
 
   /** Fresh llhttp, fed a synthetic head. Returns the error code, if any. */
   #replay(head: RequestHead, framing: string): string | null {
     const { HTTPParser } = binding as HttpCommon;
     const parser = this.#parser;
-    parser.initialize(HTTPParser.REQUEST, {}, this.#maxHeaderSize, 0);
+    parser.initialize(HTTPParser.REQUEST, {}, this.#maxHeaderSize, lenientFlags());
     // llhttp_should_keep_alive() decides what follows the message: keep it.
     const v11 = head.versionMajor > 0 && head.versionMinor > 0;
     const connection =
@@ -347,11 +388,24 @@ export class NativeParser implements RequestParser {
   finish(): ParseError | null {
     const ret = this.#parser.finish();
     if (ret === undefined) return null;
-    return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset: 0 };
+    return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset: 0, following: '' };
   }
 
   destroy(): void {
     this.#parser.close();
     this.#parser.free();
   }
+}
+
+function following(chunk: Buffer, at: number): string {
+  return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
+}
+
+/** Does chunk[from, to) hold a byte that ends a request-target (SP, CR or LF)? */
+function endsUrl(chunk: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = chunk[i];
+    if (c === 0x20 || c === 0x0d || c === 0x0a) return true;
+  }
+  return false;
 }

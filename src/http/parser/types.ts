@@ -1,6 +1,7 @@
 // The one interface the connection sees of llhttp, whichever build runs it.
 // The parser knows no socket: bytes go in through execute(), events come out
-// through the sink, and every failure is data (code, reason, offset).
+// through the sink, and every failure is data (code, reason, offset, what
+// followed).
 
 export interface RequestHead {
   method: string;
@@ -21,25 +22,41 @@ export interface ParserSink {
   onRequestBegin(): void;
   onRequestHead(head: RequestHead): void;
   onRequestBody(chunk: Buffer): void;
-  /** Return true to stop the parser exactly at this message boundary. */
-  onRequestEnd(): boolean;
+  /** The message ended. The parser stops right here (execute() returns 'paused'). */
+  onRequestEnd(): void;
 }
 
 export interface ParseError {
   /** llhttp's error name, e.g. HPE_INVALID_METHOD. */
   code: string;
   reason: string;
-  /** Offset into the chunk given to execute() where parsing stopped. */
+  /**
+   * Offset into the chunk given to execute() where parsing stopped. It may be
+   * negative when the native build found the error while reading ahead in an
+   * earlier chunk (see native.ts): the absolute position is still right.
+   */
   offset: number;
+  /** Up to 64 bytes (latin1) from where parsing stopped: one code can mean a 400 or a 501. */
+  following: string;
 }
 
 export type ExecStatus =
-  | 'ok' // every byte consumed
-  | 'paused' // stopped at a message boundary; parser.offset says where
+  | 'ok' // every byte consumed, no message ended
+  | 'paused' // a message ended; parser.offset bytes were consumed
   | 'error'; // parser.error says why; the parser is dead
 
 export type ParserKind = 'wasm' | 'native';
 
+/**
+ * The contract, the same for both builds:
+ * - every event is delivered from inside execute() (or finish()), never from
+ *   resume() and never between two calls;
+ * - the parser stops at every message end: execute() returns 'paused' and
+ *   delivers nothing more until resume() is called, after which the caller
+ *   feeds the unconsumed rest, chunk.subarray(offset), even when it is empty
+ *   (an error found while reading ahead is reported by that call).
+ * The connection decides when to read on; the parser never runs ahead of it.
+ */
 export interface RequestParser {
   readonly kind: ParserKind;
   /** Bytes of the last chunk consumed when execute() returned 'paused' or 'error'. */
@@ -48,11 +65,11 @@ export interface RequestParser {
   execute(chunk: Buffer): ExecStatus;
   /**
    * A request line without a version (HTTP/0.9) has been read and llhttp waits
-   * for its headers. Only the WASM build can tell (it sees the byte after the
-   * URL); the native one always says false and leaves it to the head timeout.
+   * for its headers. Only the WASM build can always tell (it sees the byte
+   * after the URL); the native one tells when the line starts a read.
    */
   readonly awaitingHttp09Head: boolean;
-  /** Leave the paused state; the caller then feeds the unparsed tail again. */
+  /** Leave the paused state; the caller then feeds the unconsumed rest (possibly empty). */
   resume(): void;
   /** The peer closed: is the message in progress incomplete? */
   finish(): ParseError | null;
@@ -71,3 +88,14 @@ export interface ParserOptions {
 export const HEADER_OVERFLOW = 'HPE_HEADER_OVERFLOW';
 /** The reason given when the overflow happened inside the request-target: 414, not 431. */
 export const URL_OVERFLOW = 'Request-target overflow';
+
+export const CHUNK_EXTENSIONS_OVERFLOW = 'HPE_CHUNK_EXTENSIONS_OVERFLOW';
+/**
+ * Bytes of chunk extensions allowed on one chunk line. Node's own binding
+ * enforces this (its fix for CVE-2024-22019, unbounded extensions); the wasm
+ * adapter measures the same thing from llhttp's body spans.
+ */
+export const MAX_CHUNK_EXTENSIONS = 16 * 1024;
+
+/** How many bytes after an error position ParseError.following keeps. */
+export const FOLLOWING_BYTES = 64;

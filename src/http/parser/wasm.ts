@@ -3,7 +3,14 @@
 // Driven the way undici's client-h1.js drives it: one shared instance, one
 // synchronous llhttp_execute at a time, the "current parser" in module state.
 
-import { HEADER_OVERFLOW, URL_OVERFLOW } from './types';
+import { LLHTTP, methodName } from './methods';
+import {
+  CHUNK_EXTENSIONS_OVERFLOW,
+  FOLLOWING_BYTES,
+  HEADER_OVERFLOW,
+  MAX_CHUNK_EXTENSIONS,
+  URL_OVERFLOW,
+} from './types';
 import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
 
 interface LlhttpExports {
@@ -16,18 +23,13 @@ interface LlhttpExports {
   llhttp_finish(p: number): number;
   llhttp_resume(p: number): void;
   llhttp_resume_after_upgrade(p: number): void;
+  llhttp_set_lenient_version(p: number, enabled: number): void;
   llhttp_get_method(p: number): number;
   llhttp_get_http_major(p: number): number;
   llhttp_get_http_minor(p: number): number;
   llhttp_get_error_pos(p: number): number;
   llhttp_get_error_reason(p: number): number;
   llhttp_errno_name(err: number): number;
-}
-
-interface LlhttpConstants {
-  ERROR: Record<string, number>;
-  TYPE: Record<string, number>;
-  METHODS: Record<string, number>;
 }
 
 declare global {
@@ -37,14 +39,12 @@ declare global {
   }
 }
 
-const constants = require('undici/lib/llhttp/constants.js') as LlhttpConstants;
-const ERR_OK = constants.ERROR['OK'] ?? 0;
-const ERR_PAUSED = constants.ERROR['PAUSED'] ?? 21;
-const ERR_PAUSED_UPGRADE = constants.ERROR['PAUSED_UPGRADE'] ?? 22;
-const TYPE_REQUEST = constants.TYPE['REQUEST'] ?? 1;
-
-const METHOD_NAMES: string[] = [];
-for (const [name, id] of Object.entries(constants.METHODS)) METHOD_NAMES[id] = name;
+const ERR_OK = LLHTTP.ERROR['OK'] ?? 0;
+const ERR_PAUSED = LLHTTP.ERROR['PAUSED'] ?? 21;
+const ERR_PAUSED_UPGRADE = LLHTTP.ERROR['PAUSED_UPGRADE'] ?? 22;
+const TYPE_REQUEST = LLHTTP.TYPE['REQUEST'] ?? 1;
+/** Chunk-size digits, the CRLF ending the previous chunk's data and the line's own CRLF. */
+const CHUNK_LINE_FRAMING = 64;
 
 let llhttp: LlhttpExports | null = null;
 let current: WasmParser | null = null;
@@ -62,29 +62,21 @@ function instantiate(): LlhttpExports {
     // No SIMD on this CPU/engine: the portable build parses the same grammar.
   }
   mod ??= new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Uint8Array<ArrayBuffer>);
+  // Spans arrive as pointers into wasm memory; `start` is the offset in the JS chunk.
   const span =
-    (handler: (p: WasmParser, chunk: Buffer) => number) =>
-    (_p: number, at: number, len: number): number => {
-      const parser = current as WasmParser;
-      const chunk = loadedChunk as Buffer;
-      const start = at - loadedPtr;
-      return handler(parser, chunk.subarray(start, start + len));
-    };
+    (handler: (p: WasmParser, chunk: Buffer, start: number, len: number) => number) =>
+    (_p: number, at: number, len: number): number =>
+      handler(current as WasmParser, loadedChunk as Buffer, at - loadedPtr, len);
   const instance = new WebAssembly.Instance(mod, {
     env: {
       wasm_on_message_begin: () => (current as WasmParser).onMessageBegin(),
-      wasm_on_url: (_p: number, at: number, len: number): number => {
-        const chunk = loadedChunk as Buffer;
-        const start = at - loadedPtr;
-        // The byte after the span is llhttp's delimiter: SP before a version, CR/LF for HTTP/0.9.
-        return (current as WasmParser).onUrl(chunk.subarray(start, start + len), chunk[start + len]);
-      },
+      wasm_on_url: span((p, chunk, start, len) => p.onUrl(chunk, start, len)),
       wasm_on_status: () => 0,
-      wasm_on_header_field: span((p, b) => p.onHeaderField(b)),
-      wasm_on_header_value: span((p, b) => p.onHeaderValue(b)),
+      wasm_on_header_field: span((p, chunk, start, len) => p.onHeaderField(chunk.subarray(start, start + len))),
+      wasm_on_header_value: span((p, chunk, start, len) => p.onHeaderValue(chunk.subarray(start, start + len))),
       wasm_on_headers_complete: (_p: number, _status: number, upgrade: number, keepAlive: number) =>
         (current as WasmParser).onHeadersComplete(upgrade === 1, keepAlive === 1),
-      wasm_on_body: span((p, b) => p.onBody(b)),
+      wasm_on_body: span((p, chunk, start, len) => p.onBody(chunk, start, len)),
       wasm_on_message_complete: () => (current as WasmParser).onMessageComplete(),
     },
   });
@@ -95,7 +87,7 @@ function cString(lib: LlhttpExports, ptr: number): string {
   if (ptr === 0) return '';
   const bytes = new Uint8Array(lib.memory.buffer, ptr);
   const end = bytes.indexOf(0);
-  return Buffer.from(lib.memory.buffer, ptr, end < 0 ? 0 : end).toString('latin1');
+  return Buffer.from(lib.memory.buffer, ptr, Math.max(end, 0)).toString('latin1');
 }
 
 /** Copy `chunk` into wasm memory unless it is a slice of the chunk already there. */
@@ -125,6 +117,8 @@ function load(lib: LlhttpExports, chunk: Buffer): number {
 }
 
 type HeaderPart = 'none' | 'field' | 'value';
+/** Why llhttp returned HPE_PAUSED: a message ended (the sink's pause), or our own stop at a chunked head. */
+type PauseReason = 'none' | 'messageEnd' | 'chunkedHead';
 
 export class WasmParser implements RequestParser {
   readonly kind = 'wasm' as const;
@@ -146,23 +140,39 @@ export class WasmParser implements RequestParser {
   /** Between message-begin and headers-complete. */
   #awaitingHead = false;
   #http09 = false;
+  #pause: PauseReason = 'none';
+  // Chunk lines. llhttp (this build has no chunk-extension callbacks) skips
+  // extensions without a bound, so the bytes between two chunks' data (the
+  // chunk line) are measured from the body spans: a chunked body is the only
+  // place llhttp consumes bytes that reach no callback.
+  #inChunkedBody = false;
+  /** Offset in the current chunk from which non-data bytes are counted. */
+  #mark = 0;
+  /** Non-data bytes since the last data (or the head's end), across reads. */
+  #lineBytes = 0;
+  #extensionsOverflow = false;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     llhttp ??= instantiate();
     this.#lib = llhttp;
     this.#sink = sink;
     this.#maxHeaderSize = options.maxHeaderSize;
-    // Lenient flags stay at their default, off: each one reopens a request
-    // smuggling class (obs-fold CVE-2024-27982, bare LF CVE-2022-32214, …).
     this.#ptr = this.#lib.llhttp_alloc(TYPE_REQUEST);
+    // Every lenient flag stays off but one: each of the others reopens a
+    // request smuggling class (obs-fold CVE-2024-27982, bare LF CVE-2022-32214,
+    // …). Lenient *version* only lets any digit.digit through, so that
+    // HTTP/1.2 can be served as HTTP/1.1 (RFC 9110 §2.5) and HTTP/3.0 refused
+    // with 505 by the connection; "HTTP/1.x" is still a parse error.
+    this.#lib.llhttp_set_lenient_version(this.#ptr, 1);
   }
 
   execute(chunk: Buffer): ExecStatus {
     const lib = this.#lib;
-    // Bytes of `chunk` parsed by earlier rounds (after an upgrade): offsets
-    // reported to the caller are into the chunk it gave, not into the rest.
+    // Bytes of `chunk` parsed by earlier rounds (after an upgrade or our own
+    // pause at a chunked head): offsets reported are into the chunk given.
     let done = 0;
     let rest = chunk;
+    this.#mark = 0;
     for (;;) {
       const base = load(lib, rest);
       let ret: number;
@@ -173,11 +183,21 @@ export class WasmParser implements RequestParser {
         current = null;
       }
       if (ret === ERR_OK) {
+        if (this.#countLine(chunk, chunk.length)) return this.#fail(chunk, chunk.length, ERR_OK);
         this.offset = chunk.length;
         return 'ok';
       }
       const offset = done + lib.llhttp_get_error_pos(this.#ptr) - base;
+      if (ret === ERR_PAUSED && this.#pause === 'chunkedHead') {
+        this.#pause = 'none';
+        lib.llhttp_resume(this.#ptr);
+        this.#mark = offset;
+        done = offset;
+        rest = chunk.subarray(offset);
+        continue;
+      }
       if (ret === ERR_PAUSED) {
+        this.#pause = 'none';
         this.offset = offset;
         return 'paused';
       }
@@ -188,10 +208,18 @@ export class WasmParser implements RequestParser {
         rest = chunk.subarray(offset);
         continue;
       }
-      this.offset = offset;
-      this.error = this.#describe(ret, offset);
-      return 'error';
+      return this.#fail(chunk, offset, ret);
     }
+  }
+
+  #fail(chunk: Buffer, offset: number, ret: number): 'error' {
+    this.offset = offset;
+    this.error = this.#describe(
+      ret,
+      offset,
+      chunk.latin1Slice(offset, Math.min(chunk.length, offset + FOLLOWING_BYTES)),
+    );
+    return 'error';
   }
 
   /**
@@ -215,7 +243,7 @@ export class WasmParser implements RequestParser {
     } finally {
       current = null;
     }
-    return ret === ERR_OK || ret === ERR_PAUSED ? null : this.#describe(ret, 0);
+    return ret === ERR_OK || ret === ERR_PAUSED ? null : this.#describe(ret, 0, '');
   }
 
   destroy(): void {
@@ -223,15 +251,35 @@ export class WasmParser implements RequestParser {
     this.#ptr = 0;
   }
 
-  #describe(ret: number, offset: number): ParseError {
-    if (this.#overflow)
-      return { code: HEADER_OVERFLOW, reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow', offset };
+  #describe(ret: number, offset: number, following: string): ParseError {
+    if (this.#overflow) {
+      return {
+        code: HEADER_OVERFLOW,
+        reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow',
+        offset,
+        following,
+      };
+    }
+    if (this.#extensionsOverflow) {
+      return { code: CHUNK_EXTENSIONS_OVERFLOW, reason: 'Chunk extensions overflow', offset, following };
+    }
     const lib = this.#lib;
     return {
       code: cString(lib, lib.llhttp_errno_name(ret)),
       reason: cString(lib, lib.llhttp_get_error_reason(this.#ptr)),
       offset,
+      following,
     };
+  }
+
+  /** Count the chunk line bytes from the mark up to `end`; true when over the limit. */
+  #countLine(_chunk: Buffer, end: number): boolean {
+    if (!this.#inChunkedBody) return false;
+    this.#lineBytes += end - this.#mark;
+    this.#mark = end;
+    if (this.#lineBytes <= MAX_CHUNK_EXTENSIONS + CHUNK_LINE_FRAMING) return false;
+    this.#extensionsOverflow = true;
+    return true;
   }
 
   // llhttp callbacks. A non-zero return from a span callback stops the parser (HPE_USER).
@@ -264,14 +312,18 @@ export class WasmParser implements RequestParser {
     return 0;
   }
 
-  onUrl(b: Buffer, delimiter: number | undefined): number {
-    this.#url += b.latin1Slice(0, b.length);
+  onUrl(chunk: Buffer, start: number, len: number): number {
+    this.#url += chunk.latin1Slice(start, start + len);
+    // The byte after the span is llhttp's delimiter: SP before a version, CR/LF for HTTP/0.9.
+    const delimiter = chunk[start + len];
     if (delimiter === 0x0d || delimiter === 0x0a) this.#http09 = true;
-    return this.#count(b.length);
+    return this.#count(len);
   }
 
   onHeaderField(b: Buffer): number {
-    if (!this.#inTrailers) {
+    if (this.#inTrailers) {
+      this.#inChunkedBody = false; // trailers are bounded by the header limit
+    } else {
       const text = b.latin1Slice(0, b.length);
       if (this.#lastPart === 'field') {
         const i = this.#rawHeaders.length - 1;
@@ -303,9 +355,14 @@ export class WasmParser implements RequestParser {
     const raw = this.#rawHeaders;
     // An empty value leaves no value span: keep the list in pairs.
     if (raw.length % 2 === 1) raw.push('');
-    for (let i = 1; i < raw.length; i += 2) raw[i] = trimTrailingWhitespace(raw[i] as string);
+    let chunked = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      raw[i + 1] = trimTrailingWhitespace(raw[i + 1] as string);
+      const name = raw[i] as string;
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+    }
     const head: RequestHead = {
-      method: METHOD_NAMES[lib.llhttp_get_method(this.#ptr)] ?? 'UNKNOWN',
+      method: methodName(lib.llhttp_get_method(this.#ptr)),
       url: this.#url,
       versionMajor: lib.llhttp_get_http_major(this.#ptr),
       versionMinor: lib.llhttp_get_http_minor(this.#ptr),
@@ -320,16 +377,27 @@ export class WasmParser implements RequestParser {
     this.#url = '';
     this.#rawHeaders = [];
     this.#sink.onRequestHead(head);
-    return 0;
+    if (!chunked) return 0;
+    // Stop for a moment to learn where the head ends: chunk lines are counted from there.
+    this.#inChunkedBody = true;
+    this.#lineBytes = 0;
+    this.#pause = 'chunkedHead';
+    return ERR_PAUSED;
   }
 
-  onBody(b: Buffer): number {
-    this.#sink.onRequestBody(b);
+  onBody(chunk: Buffer, start: number, len: number): number {
+    if (this.#countLine(chunk, start)) return -1;
+    this.#lineBytes = 0;
+    this.#mark = start + len;
+    this.#sink.onRequestBody(chunk.subarray(start, start + len));
     return 0;
   }
 
   onMessageComplete(): number {
-    return this.#sink.onRequestEnd() ? ERR_PAUSED : 0;
+    this.#inChunkedBody = false;
+    this.#sink.onRequestEnd();
+    this.#pause = 'messageEnd';
+    return ERR_PAUSED;
   }
 }
 

@@ -1,0 +1,60 @@
+// What the connection uses of a socket: a net.Socket in porta, a stand-in in
+// the fuzzer (bytes in, bytes out, no kernel). And the two things porta asks
+// of the socket's libuv handle in CGI socket mode, typed once here.
+
+import type { Socket } from 'node:net';
+
+export type ConnectionSocket = Pick<
+  Socket,
+  | 'on'
+  | 'write'
+  | 'cork'
+  | 'uncork'
+  | 'end'
+  | 'destroy'
+  | 'destroySoon'
+  | 'pause'
+  | 'resume'
+  | 'destroyed'
+  | 'writableNeedDrain'
+  | 'writableLength'
+  | 'remoteAddress'
+  | 'remotePort'
+  | 'localAddress'
+  | 'localPort'
+>;
+
+interface StreamHandle {
+  fd?: number;
+  setBlocking?(blocking: boolean): number;
+}
+
+function handleOf(socket: ConnectionSocket): StreamHandle | null {
+  const handle = (socket as { _handle?: StreamHandle | null })._handle;
+  return handle ?? null;
+}
+
+/**
+ * The fd behind the socket, read from its handle now. Only valid in this
+ * event-loop turn: once the socket closes, the number is reused by the next
+ * accept or pipe. Whatever outlives the turn must be a dup (see cgi/launcher.ts).
+ */
+export function socketFd(socket: ConnectionSocket): number | null {
+  if (socket.destroyed) return null;
+  const fd = handleOf(socket)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/**
+ * A CGI program's stdout was this socket, and both launchers clear
+ * O_NONBLOCK on it (a program expects a blocking stdout; the flag is on the
+ * file description the two processes share). Put it back before Node reads
+ * the socket again, or a read would block the event loop. libuv's
+ * uv_stream_set_blocking() does exactly that on Unix. False if it could not.
+ */
+export function restoreNonBlocking(socket: ConnectionSocket): boolean {
+  if (socket.destroyed) return false;
+  const handle = handleOf(socket);
+  if (handle === null || typeof handle.setBlocking !== 'function') return false;
+  return handle.setBlocking(false) === 0;
+}
