@@ -1,0 +1,121 @@
+// A real porta in its own process: `node build/src/cli.js`, port 0, found in the
+// start banner. Its exit is watched from the first moment (any exit before we
+// stop it is a failure), its stderr kept (the tail is printed when a run fails).
+
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Mode } from './requests';
+
+export const CLI = join(__dirname, '..', '..', 'src', 'cli.js');
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Milliseconds since the run started. */
+  atMs: number;
+}
+
+export interface PortaProcess {
+  mode: Mode;
+  pid: number;
+  port: number;
+  /** Set when the process exited; `expected` once we stopped it ourselves. */
+  exit: ExitInfo | null;
+  expected: boolean;
+  /** Resolves when the process exits. */
+  exited: Promise<ExitInfo>;
+  stderrTail(lines: number): string[];
+  /** SIGTERM, then SIGKILL after 3 s. */
+  stop(): Promise<void>;
+}
+
+const STDERR_KEEP = 256 * 1024;
+
+/** The port from the banner: `port 41234` today, or a URL `http://127.0.0.1:41234/`. */
+export function bannerPort(text: string): number | null {
+  const m = /\bhttps?:\/\/(?:\[[^\]\s]*\]|[^\s/:]+):(\d{1,5})\b/.exec(text) ?? /\bport[\s:=]+(\d{1,5})\b/i.exec(text);
+  const port = Number(m?.[1] ?? Number.NaN);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : null;
+}
+
+export function startPorta(root: string, mode: Mode, startedAt: number): Promise<PortaProcess> {
+  const args = [CLI, '--root', root, '--port', '0', '--host', '127.0.0.1', '--quiet', '--cgi-stdout', mode];
+  // CHAOS_PORTA_ARGS: extra flags for both servers (debugging: --trace, --parser native).
+  args.push(...(process.env['CHAOS_PORTA_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
+  // Without NODE_OPTIONS: under tap it carries the test runner's --import hooks,
+  // which a server has no business running (they also open fds of their own).
+  const { NODE_OPTIONS: _, ...env } = process.env;
+  const child = spawn(process.execPath, args, { cwd: tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  // CHAOS_SERVER_LOG=DIR: every byte of each server's stderr in DIR/<mode>.log (debugging).
+  const logDir = process.env['CHAOS_SERVER_LOG'];
+  if (logDir !== undefined) child.stderr.pipe(createWriteStream(join(logDir, `${mode}.log`)));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+    if (stderr.length > 2 * STDERR_KEEP) stderr = stderr.slice(-STDERR_KEEP);
+  });
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() - startedAt }));
+  });
+  const proc: PortaProcess = {
+    mode,
+    pid: child.pid ?? -1,
+    port: 0,
+    exit: null,
+    expected: false,
+    exited,
+    stderrTail: (lines) =>
+      stderr
+        .split('\n')
+        .filter((l) => l !== '')
+        .slice(-lines),
+    stop: async () => {
+      if (proc.exit !== null) return;
+      proc.expected = true;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  void exited.then((info) => {
+    proc.exit = info;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `porta (${mode}) printed no port in 10 s; stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr.slice(-2000))}`,
+        ),
+      );
+    }, 10_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start porta: ${err.message}`));
+    });
+    child.stdout.on('data', (d: Buffer) => {
+      if (proc.port !== 0) return;
+      stdout += d.toString('utf8');
+      const port = bannerPort(stdout);
+      if (port !== null) {
+        proc.port = port;
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    });
+    void exited.then((info) => {
+      clearTimeout(timer);
+      if (proc.port === 0) {
+        reject(
+          new Error(
+            `porta (${mode}) exited at start (code ${info.code}, signal ${info.signal}): ${stderr.slice(-2000)}`,
+          ),
+        );
+      }
+    });
+  });
+}
