@@ -4,11 +4,14 @@
 NODE    ?= node
 PORT    ?= 8080
 ROOT    ?= html
+ARGS    ?=
+SECONDS ?= 600
 STAMP   := node_modules/.package-lock.json
+ADDON   := native/build/Release/porta_spawn.node
 # Build the addon against the installed headers when they are there (no download).
 NODEDIR := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
-.PHONY: all install build native run test typecheck bench bench-peers clean
+.PHONY: all install build native run test lint format typecheck chaos fuzz bench bench-peers clean
 
 all: build
 
@@ -23,23 +26,35 @@ build: install
 	@chmod +x build/src/cli.js
 	@$(MAKE) --no-print-directory native
 
-# The posix_spawn addon for CGI (native/). Optional: without it porta falls back
-# to child_process.spawn and says so at start-up.
-native: install
-	@if [ -f native/binding.gyp ]; then \
-	  npm run --silent native -- $(NODEDIR) >native/build.log 2>&1 \
-	    && echo "native: spawn addon built" \
-	    || echo "native: spawn addon NOT built (see native/build.log); CGI uses child_process.spawn"; \
-	fi
+# The spawn addon for CGI (native/), rebuilt only when its sources change.
+# Optional: without it porta falls back to child_process.spawn and says so.
+native: $(ADDON)
+
+$(ADDON): native/porta_spawn.c native/binding.gyp | $(STAMP)
+	@npx node-gyp rebuild -C native $(NODEDIR) >native/build.log 2>&1 \
+	  && echo "native: spawn addon built" \
+	  || echo "native: spawn addon NOT built (see native/build.log); CGI uses child_process.spawn"
 
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
-run: build
-	$(NODE) build/src/cli.js --root $(ROOT) --port $(PORT)
+# Formatting and lint rules in biome.jsonc; `make format` rewrites the tree.
+lint: install
+	npx biome check
 
-test: build
+format: install
+	npx biome check --write
+
+run: build
+	$(NODE) build/src/cli.js --root $(ROOT) --port $(PORT) $(ARGS)
+
+test: build lint
 	npx tap 'build/test/**/*.test.js'
+
+# The chaos run, long: random aborts beside byte-checking victims (test/chaos/).
+# CHAOS_SEED=N replays a run's choices.
+chaos: build
+	$(NODE) build/test/chaos/chaos.js --seconds $(SECONDS)
 
 bench-peers:
 	@if command -v apt-get >/dev/null 2>&1; then \
