@@ -8,18 +8,18 @@
 // are answered strictly in order (pipelining) and never read ahead of.
 
 import type { Settings } from '../config';
-import { ERROR_STATUS, parseErrorName, type RequestError } from '../http/errors';
+import { ERROR_STATUS, type RequestError } from '../http/errors';
 import type { Exchange } from '../http/exchange';
-import { createParser, type ParserSink, type RequestHead, type RequestParser } from '../http/parser';
-import { Request } from '../http/request';
-import { closingErrorResponse, type HeaderList } from '../http/response';
+import type { Request } from '../http/request';
+import { closingErrorResponse } from '../http/response';
 import type { Log } from '../log';
 import { quoteBytes, type Trace } from '../trace';
 import { ConnectionExchange, type ExchangeHost } from './exchange';
-import { keepsAlive, validateHead } from './head';
+import { type HeadVerdict, keepsAlive } from './head';
+import { type Failure, type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
 import { type ConnectionSocket, restoreNonBlocking } from './socket';
-import { type ConnectionState, stateTimeout, TRANSITIONS, unreachable } from './states';
+import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
 
@@ -36,42 +36,24 @@ export interface ConnectionContext {
   onClosed(connection: Connection): void;
 }
 
-/** A request that no handler will see, answered from the errors table. */
-interface Failure {
-  error: RequestError;
-  extra: HeaderList;
-  request: Request | null;
-}
-
-const EMPTY = Buffer.alloc(0);
-
-export class Connection implements ParserSink, ExchangeHost {
+export class Connection implements ReaderHost, ExchangeHost {
   readonly socket: ConnectionSocket;
   /** performance.now() after which the current state has timed out. */
   deadline: number;
   #state: ConnectionState = 'idle';
 
   readonly #ctx: ConnectionContext;
-  readonly #parser: RequestParser;
+  readonly #reader: RequestReader;
   readonly #report: ConnectionReport;
   #exchange: ConnectionExchange | null = null;
 
-  // What happened, recorded by the event handlers; #advance() acts on it.
-  /** Bytes not yet parsed: a read, or the rest after a message end. */
-  #input: Buffer | null = null;
-  /** The parser stopped at a message end: resume() and feed #input (even empty) next. */
-  #parserPaused = false;
-  #begun = false;
-  /** The current exchange's head arrived and awaits dispatch. */
-  #dispatchPending = false;
-  #requestEnded = false;
-  #failure: Failure | null = null;
+  // What happened outside the parser, recorded by the event handlers; the
+  // request side's facts are the reader's (reader.ts). #advance() acts on both.
   #peerEnded = false;
   #timedOut = false;
   #shutdown = false;
 
   #requests = 0;
-  #bodyBytes = 0;
   #reading = true;
   #advancing = false;
   #again = false;
@@ -80,7 +62,7 @@ export class Connection implements ParserSink, ExchangeHost {
     this.socket = socket;
     this.#ctx = ctx;
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace);
-    this.#parser = createParser(ctx.settings.parser, this, { maxHeaderSize: ctx.settings.limits.maxHeaderSize });
+    this.#reader = new RequestReader(this, ctx.settings.parser, ctx.settings.limits, this.#report.peer);
     this.deadline = performance.now() + ctx.settings.limits.keepAliveTimeoutMs;
     this.#report.trace?.(`accepted from ${this.#report.peer.remoteAddress} port ${this.#report.peer.remotePort}`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -104,8 +86,7 @@ export class Connection implements ParserSink, ExchangeHost {
   #onData(chunk: Buffer): void {
     this.#report.trace?.(`read ${chunk.length} bytes ${quoteBytes(chunk)}`);
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'handedOff') return;
-    // A read may land after pause() was asked for: it waits here, bounded by one read.
-    this.#input = this.#input === null || this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
+    this.#reader.receive(chunk);
     this.#advance();
   }
 
@@ -124,50 +105,22 @@ export class Connection implements ParserSink, ExchangeHost {
     this.#record(() => (this.#shutdown = true));
   }
 
-  // ---- parser events (ParserSink): recorded, acted on by the loop --------------
+  // ---- the reader's events (ReaderHost) -------------------------------------------
 
-  onRequestBegin(): void {
-    this.#begun = true;
+  get trace(): ((event: string) => void) | null {
+    return this.#report.trace;
   }
 
-  onRequestHead(head: RequestHead): void {
-    if (this.#failure !== null) return;
-    this.#report.trace?.(
-      `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`,
-    );
-    const request = new Request(head, this.#report.peer);
-    const verdict = validateHead(request, head, this.#ctx.settings.limits);
-    if (verdict.error !== null) {
-      this.#failure = { error: verdict.error, extra: verdict.extraHeaders, request };
-      return;
-    }
-    this.#bodyBytes = 0;
+  headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void {
     this.#exchange = new ConnectionExchange(this, request, {
-      clientKeepAlive: head.keepAlive,
+      clientKeepAlive,
       expectsContinue: verdict.expectsContinue,
     });
-    this.#dispatchPending = true;
   }
 
-  onRequestBody(chunk: Buffer): void {
-    const exchange = this.#exchange;
-    if (this.#failure !== null || exchange === null) return;
-    this.#bodyBytes += chunk.length;
-    if (this.#bodyBytes > this.#ctx.settings.limits.maxBodySize) {
-      this.#failure = {
-        error: { name: 'bodyTooLarge', detail: 'request body over the limit' },
-        extra: [],
-        request: null,
-      };
-      return;
-    }
+  bodyReceived(chunk: Buffer): void {
     this.deadline = performance.now() + this.#ctx.settings.limits.bodyTimeoutMs;
-    exchange.deliverBody(chunk);
-  }
-
-  onRequestEnd(): void {
-    this.#report.trace?.(`llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
-    this.#requestEnded = true;
+    this.#exchange?.deliverBody(chunk);
   }
 
   // ---- ExchangeHost ------------------------------------------------------------
@@ -221,26 +174,27 @@ export class Connection implements ParserSink, ExchangeHost {
   /** One step: act on the first recorded fact that matters in this state; #again if anything changed. */
   #step(): void {
     const exchange = this.#exchange;
+    const reader = this.#reader;
     switch (this.#state) {
       case 'idle':
-        if (this.#failure !== null) return this.#answerFailure();
-        if (this.#begun) return this.#enter('readingHead');
+        if (reader.failure !== null) return this.#answerFailure();
+        if (reader.begun) return this.#enter('readingHead');
         if (this.#canParse()) return this.#parse();
         // Answers may still be queued: FIN after them. A keep-alive that timed out just goes.
         if (this.#shutdown || this.#peerEnded) return this.#close();
         if (this.#timedOut) return this.#destroy();
         return;
       case 'readingHead':
-        if (this.#failure !== null) return this.#answerFailure();
-        if (this.#dispatchPending) return this.#dispatch();
+        if (reader.failure !== null) return this.#answerFailure();
+        if (reader.dispatchPending) return this.#dispatch();
         if (this.#canParse()) return this.#parse();
         if (this.#peerEnded) return this.#close(); // RFC 9112 §9.6: a head cut off is just a close
         if (this.#timedOut) return this.#fail('headTimeout', 'request head not received in time');
         return;
       case 'readingBody':
-        if (this.#failure !== null) return this.#answerFailure();
+        if (reader.failure !== null) return this.#answerFailure();
         if (exchange === null) return this.#destroy();
-        if (this.#requestEnded && !exchange.requestComplete) {
+        if (reader.requestEnded && !exchange.requestComplete) {
           exchange.deliverEnd();
           return this.#enter('responding');
         }
@@ -279,8 +233,8 @@ export class Connection implements ParserSink, ExchangeHost {
         }
       case 'discarding':
         // The answer is out; a body that stalls, ends short or goes wrong just closes.
-        if (this.#failure !== null || this.#peerEnded || this.#timedOut) return this.#dropAnswered();
-        if (this.#requestEnded) return this.#endExchange();
+        if (reader.failure !== null || this.#peerEnded || this.#timedOut) return this.#dropAnswered();
+        if (reader.requestEnded) return this.#endExchange();
         if (this.#canParse()) return this.#parse();
         return;
       case 'draining':
@@ -292,7 +246,7 @@ export class Connection implements ParserSink, ExchangeHost {
         if (exchange.state === 'finished') return this.#takeBack(exchange);
         return;
       case 'closing':
-        this.#input = null; // dropped: only the peer's FIN is awaited (RFC 9112 §9.6)
+        reader.discard(); // dropped: only the peer's FIN is awaited (RFC 9112 §9.6)
         if (this.#peerEnded) return void this.socket.destroySoon();
         if (this.#timedOut) return this.#destroy();
         return;
@@ -319,81 +273,17 @@ export class Connection implements ParserSink, ExchangeHost {
 
   /** Is there something for the parser, and may it read now? */
   #canParse(): boolean {
-    if (this.#input === null && !this.#parserPaused) return false;
-    switch (this.#state) {
-      case 'idle':
-      case 'readingHead':
-      case 'discarding':
-        return true;
-      case 'readingBody':
-        return this.#exchange?.wantsBody === true;
-      default:
-        return false;
-    }
+    return this.#reader.hasInput && mayParse(this.#state, this.#exchange?.wantsBody === true);
   }
 
   #parse(): void {
-    const chunk = this.#input ?? EMPTY;
-    this.#input = null;
-    if (this.#parserPaused) {
-      this.#parserPaused = false;
-      this.#parser.resume();
-    }
-    const status = this.#parser.execute(chunk);
-    switch (status) {
-      case 'ok':
-        if (this.#parser.awaitingHttp09Head && this.#failure === null) {
-          this.#failure = {
-            error: { name: 'badVersion', detail: 'HTTP/0.9 request line (no version)' },
-            extra: [],
-            request: null,
-          };
-        }
-        break;
-      case 'paused':
-        // Stopped at a message end: the rest waits (possibly empty, see parser/types.ts).
-        this.#parserPaused = true;
-        this.#input = chunk.subarray(this.#parser.offset);
-        break;
-      case 'error': {
-        const error = this.#parser.error;
-        if (error !== null && this.#failure === null) {
-          this.#report.trace?.(`llhttp error ${error.code}: ${error.reason}`);
-          const name = parseErrorName(error.code, error.reason, error.following);
-          this.#failure = { error: { name, detail: `${error.code}: ${error.reason}` }, extra: [], request: null };
-        }
-        break;
-      }
-      default:
-        unreachable(status);
-    }
+    this.#reader.parse();
     this.#again = true;
   }
 
-  /** The one place that decides whether the socket is read. */
+  /** The one place that pauses or resumes the socket (the rule is states.ts mayRead). */
   #applyReading(): void {
-    let read: boolean;
-    switch (this.#state) {
-      case 'idle':
-      case 'readingHead':
-      case 'discarding':
-        read = this.#input === null && !this.#parserPaused;
-        break;
-      case 'readingBody':
-        read = this.#input === null && this.#exchange?.wantsBody === true;
-        break;
-      case 'closing':
-        read = true;
-        break;
-      case 'responding':
-      case 'draining':
-      case 'handedOff': // Node must not read a socket a program writes to
-      case 'closed':
-        read = false;
-        break;
-      default:
-        read = unreachable(this.#state);
-    }
+    const read = mayRead(this.#state, this.#reader.hasInput, this.#exchange?.wantsBody === true);
     if (read === this.#reading || this.socket.destroyed) return;
     this.#reading = read;
     if (read) this.socket.resume();
@@ -404,10 +294,10 @@ export class Connection implements ParserSink, ExchangeHost {
 
   #dispatch(): void {
     const exchange = this.#exchange as ConnectionExchange;
-    this.#dispatchPending = false;
-    this.#begun = false;
+    this.#reader.begun = false;
+    this.#reader.dispatchPending = false;
     this.#requests++;
-    const complete = this.#requestEnded;
+    const complete = this.#reader.requestEnded;
     if (complete) exchange.deliverEnd();
     this.#enter(complete ? 'responding' : 'readingBody');
     try {
@@ -422,8 +312,7 @@ export class Connection implements ParserSink, ExchangeHost {
   #endExchange(): void {
     const exchange = this.#exchange as ConnectionExchange;
     this.#exchange = null;
-    this.#requestEnded = false;
-    this.#begun = false;
+    this.#reader.nextRequest();
     const state = exchange.state;
     if (state === 'aborted') exchange.logError(`response aborted: ${exchange.abortReason}`);
     if (state !== 'gone')
@@ -452,7 +341,7 @@ export class Connection implements ParserSink, ExchangeHost {
 
   /** An exchange already answered, whose request then went wrong: log it, close hard. */
   #dropAnswered(): void {
-    this.#failure = null;
+    this.#reader.failure = null;
     const exchange = this.#exchange;
     this.#exchange = null;
     if (exchange !== null) this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true);
@@ -470,14 +359,14 @@ export class Connection implements ParserSink, ExchangeHost {
   }
 
   #fail(name: RequestError['name'], detail: string): void {
-    this.#failure = { error: { name, detail }, extra: [], request: null };
+    this.#reader.fail(name, detail);
     this.#answerFailure();
   }
 
   /** A request no handler answers: the errors table does, then the connection closes. */
   #answerFailure(): void {
-    const failure = this.#failure as Failure;
-    this.#failure = null;
+    const failure = this.#reader.failure as Failure;
+    this.#reader.failure = null;
     const exchange = this.#exchange;
     if (exchange?.headSent) {
       // Bytes of a response are out: nothing more can be said (RFC 9112 §9.6).
@@ -505,7 +394,7 @@ export class Connection implements ParserSink, ExchangeHost {
     this.#exchange = null;
     exchange?.detach();
     this.#enter('closing');
-    this.#input = null;
+    this.#reader.discard();
     this.socket.end();
   }
 
@@ -519,8 +408,7 @@ export class Connection implements ParserSink, ExchangeHost {
   #finish(): void {
     if (this.#state === 'closed') return;
     this.#enter('closed');
-    this.#input = null;
-    this.#parser.destroy();
+    this.#reader.destroy();
     const exchange = this.#exchange;
     this.#exchange = null;
     exchange?.detach();

@@ -55,6 +55,40 @@ export function stateTimeout(state: ConnectionState, limits: Limits): number {
   }
 }
 
+/**
+ * May the parser run in `state`? Between requests and in a head, always; in a
+ * body only while its handler wants it (backpressure); while an answer is in
+ * flight never (the next pipelined request waits its turn).
+ */
+export function mayParse(state: ConnectionState, wantsBody: boolean): boolean {
+  switch (state) {
+    case 'idle':
+    case 'readingHead':
+    case 'discarding':
+      return true;
+    case 'readingBody':
+      return wantsBody;
+    case 'responding':
+    case 'draining':
+    case 'handedOff':
+    case 'closing':
+    case 'closed':
+      return false;
+    default:
+      return unreachable(state);
+  }
+}
+
+/**
+ * Should the socket be read in `state`? When the parser may run and has
+ * nothing waiting; while closing, to drop what comes until the peer's FIN;
+ * never while a CGI program writes to it (handedOff).
+ */
+export function mayRead(state: ConnectionState, hasInput: boolean, wantsBody: boolean): boolean {
+  if (state === 'closing') return true;
+  return !hasInput && mayParse(state, wantsBody);
+}
+
 /** The `never` check that makes a switch over a union exhaustive. */
 export function unreachable(value: never): never {
   throw new Error(`unreachable: ${String(value)}`);

@@ -1,0 +1,156 @@
+// The request side of a connection: bytes not yet parsed, llhttp, and what its
+// events recorded for the connection's loop to act on (a request began, a head
+// is ready to dispatch, the message ended, or a failure the errors table
+// answers). It only records; connection.ts decides when to parse and what
+// each fact means in its state.
+
+import type { Limits } from '../config';
+import { parseErrorName, type RequestError } from '../http/errors';
+import { createParser, type ParserKind, type ParserSink, type RequestHead, type RequestParser } from '../http/parser';
+import { type Peer, Request } from '../http/request';
+import type { HeaderList } from '../http/response';
+import { type HeadVerdict, validateHead } from './head';
+
+/** A request that no handler will see, answered from the errors table. */
+export interface Failure {
+  error: RequestError;
+  extra: HeaderList;
+  request: Request | null;
+}
+
+/** What the reader hands the connection as events happen. */
+export interface ReaderHost {
+  /** A head passed validateHead: the exchange must exist before its body bytes arrive. */
+  headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void;
+  /** Body bytes of the current request (slices of the read: delivered, not kept). */
+  bodyReceived(chunk: Buffer): void;
+  /** --trace, or null. */
+  readonly trace: ((event: string) => void) | null;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class RequestReader implements ParserSink {
+  /** A request began (its first byte) and has not been dispatched yet. */
+  begun = false;
+  /** The current request's head was accepted and awaits dispatch. */
+  dispatchPending = false;
+  /** llhttp reported the current request's message end. */
+  requestEnded = false;
+  failure: Failure | null = null;
+
+  readonly #host: ReaderHost;
+  readonly #limits: Limits;
+  readonly #peer: Peer;
+  readonly #parser: RequestParser;
+  /** Bytes not yet parsed: a read, or the rest after a message end. */
+  #input: Buffer | null = null;
+  /** The parser stopped at a message end: resume() and feed #input (even empty) next. */
+  #paused = false;
+  #bodyBytes = 0;
+
+  constructor(host: ReaderHost, kind: ParserKind, limits: Limits, peer: Peer) {
+    this.#host = host;
+    this.#limits = limits;
+    this.#peer = peer;
+    this.#parser = createParser(kind, this, { maxHeaderSize: limits.maxHeaderSize });
+  }
+
+  /** Something for the parser: bytes, or the (possibly empty) rest after a message end. */
+  get hasInput(): boolean {
+    return this.#input !== null || this.#paused;
+  }
+
+  /** A read arrived. It may land after reading was paused: it waits here, bounded by one read. */
+  receive(chunk: Buffer): void {
+    const input = this.#input;
+    this.#input = input === null || input.length === 0 ? chunk : Buffer.concat([input, chunk]);
+  }
+
+  /** Drop what was not parsed (the connection is closing). */
+  discard(): void {
+    this.#input = null;
+  }
+
+  /** The current request is over (answered or dropped): the next one starts from scratch. */
+  nextRequest(): void {
+    this.begun = false;
+    this.requestEnded = false;
+    this.dispatchPending = false;
+  }
+
+  /** Run the parser over what is waiting; its events record facts. */
+  parse(): void {
+    const chunk = this.#input ?? EMPTY;
+    this.#input = null;
+    if (this.#paused) {
+      this.#paused = false;
+      this.#parser.resume();
+    }
+    const status = this.#parser.execute(chunk);
+    switch (status) {
+      case 'ok':
+        if (this.#parser.awaitingHttp09Head) this.#fail('badVersion', 'HTTP/0.9 request line (no version)');
+        return;
+      case 'paused':
+        // Stopped at a message end: the rest waits (possibly empty, see parser/types.ts).
+        this.#paused = true;
+        this.#input = chunk.subarray(this.#parser.offset);
+        return;
+      case 'error': {
+        const error = this.#parser.error;
+        if (error === null) return this.#fail('badRequest', 'parser error without a cause');
+        this.#host.trace?.(`llhttp error ${error.code}: ${error.reason}`);
+        return this.#fail(parseErrorName(error.code, error.reason, error.following), `${error.code}: ${error.reason}`);
+      }
+    }
+  }
+
+  /** Record a failure (the first one stands). */
+  #fail(name: RequestError['name'], detail: string, request: Request | null = null, extra: HeaderList = []): void {
+    this.failure ??= { error: { name, detail }, extra, request };
+  }
+
+  /** A failure found outside the parser (a timeout): recorded like the others. */
+  fail(name: RequestError['name'], detail: string): void {
+    this.#fail(name, detail);
+  }
+
+  destroy(): void {
+    this.#input = null;
+    this.#parser.destroy();
+  }
+
+  // ---- llhttp's events (ParserSink) ----------------------------------------------
+
+  onRequestBegin(): void {
+    this.begun = true;
+  }
+
+  onRequestHead(head: RequestHead): void {
+    if (this.failure !== null) return;
+    this.#host.trace?.(
+      `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`,
+    );
+    const request = new Request(head, this.#peer);
+    const verdict = validateHead(request, head, this.#limits);
+    if (verdict.error !== null) {
+      return this.#fail(verdict.error.name, verdict.error.detail, request, verdict.extraHeaders);
+    }
+    this.#bodyBytes = 0;
+    this.dispatchPending = true;
+    this.#host.headAccepted(request, verdict, head.keepAlive);
+  }
+
+  onRequestBody(chunk: Buffer): void {
+    if (this.failure !== null) return;
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.#limits.maxBodySize) return this.#fail('bodyTooLarge', 'request body over the limit');
+    this.#host.bodyReceived(chunk);
+  }
+
+  onRequestEnd(): void {
+    this.#host.trace?.(`llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
+    this.requestEnded = true;
+  }
+}
