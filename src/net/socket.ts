@@ -1,28 +1,37 @@
 // What the connection uses of a socket: a net.Socket in porta, a stand-in in
-// the fuzzer (bytes in, bytes out, no kernel). And the two things porta asks
+// the fuzzer (bytes in, bytes out, no kernel), spelled out so a stand-in
+// needs only these. And the two things porta asks
 // of the socket's libuv handle in CGI socket mode, typed once here.
 
 import type { Socket } from 'node:net';
 
-export type ConnectionSocket = Pick<
-  Socket,
-  | 'on'
-  | 'write'
-  | 'cork'
-  | 'uncork'
-  | 'end'
-  | 'destroy'
-  | 'destroySoon'
-  | 'pause'
-  | 'resume'
-  | 'destroyed'
-  | 'writableNeedDrain'
-  | 'writableLength'
-  | 'remoteAddress'
-  | 'remotePort'
-  | 'localAddress'
-  | 'localPort'
->;
+export interface ConnectionSocket {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  write(data: Uint8Array | string, callback?: (err?: Error | null) => void): boolean;
+  write(data: string, encoding: BufferEncoding, callback?: (err?: Error | null) => void): boolean;
+  cork(): void;
+  uncork(): void;
+  /** FIN after what is queued. */
+  end(): unknown;
+  destroy(): unknown;
+  /** Destroy once what is queued has been written. */
+  destroySoon(): void;
+  pause(): unknown;
+  resume(): unknown;
+  readonly destroyed: boolean;
+  readonly writableNeedDrain: boolean;
+  readonly writableLength: number;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
+/** A net.Socket is one (the assignment is the check). */
+const _netSocketFits: (socket: Socket) => ConnectionSocket = (socket) => socket;
+void _netSocketFits;
 
 interface StreamHandle {
   fd?: number;

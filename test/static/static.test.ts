@@ -5,7 +5,7 @@
 
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import {
@@ -283,4 +283,27 @@ t.test('static files', async (t) => {
     t.equal(responses.length, 2);
     for (const r of responses) t.equal(sha(r.body), sha(big));
   });
+});
+
+t.test('file names are bytes: a name that is not UTF-8 is listed at its raw bytes and served there', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  mkdirSync(join(dir, 'old'));
+  // "café.txt" as an older disk stores it: Latin-1, é = 0xE9.
+  const name = Buffer.concat([Buffer.from(join(dir, 'old', 'caf')), Buffer.from([0xe9]), Buffer.from('.txt')]);
+  writeFileSync(name, 'from an older disk\n');
+  writeFileSync(join(dir, 'old', 'café.txt'), 'utf-8 name\n');
+  const server = await startPorta(t, { root: dir });
+  const listing = await request(server.port, '/old/');
+  const html = listing.body.toString('utf8');
+  t.match(html, /<a href="caf%E9\.txt">caf\uFFFD\.txt<\/a>/, 'the link percent-encodes the raw byte');
+  t.match(html, /<a href="caf%C3%A9\.txt">café\.txt<\/a>/, 'a UTF-8 name as before');
+  const latin1 = await request(server.port, '/old/caf%E9.txt');
+  t.equal(latin1.status, 200, 'served at that link (nginx, lighttpd and Apache do the same)');
+  t.equal(latin1.body.toString(), 'from an older disk\n');
+  t.equal(latin1.headers['content-type'], 'text/plain; charset=utf-8');
+  const utf8 = await request(server.port, '/old/caf%C3%A9.txt');
+  t.equal(utf8.body.toString(), 'utf-8 name\n', 'the two names are two files');
+  t.equal((await request(server.port, '/old/caf%E9.txt', 'Range: bytes=5-8\r\n')).body.toString(), 'an o');
+  t.equal((await request(server.port, '/old/caf%E8.txt')).status, 404, 'another byte: another (missing) file');
 });
