@@ -9,7 +9,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Docroot } from './docroot';
 import { captureOutput, freePort, sleep, spawnTracked, stopTracked, waitForPort } from './util';
 
-export const SERVER_NAMES = ['porta', 'porta-pipe', 'node', 'python', 'nginx', 'nginx-2w'] as const;
+export const SERVER_NAMES = ['porta', 'porta-pipe', 'porta-base', 'node', 'python', 'nginx', 'nginx-2w'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export function isServerName(name: string): name is ServerName {
@@ -35,6 +35,11 @@ const PYTHON = '/usr/bin/python3';
 /** build/bench/ → the repository. */
 const REPO = resolve(__dirname, '..', '..');
 const PORTA_CLI = join(REPO, 'build', 'src', 'cli.js');
+/**
+ * porta-base: another build of porta, for A/B runs of a change in one run
+ * (PORTA_BASE=/path/to/a/built/checkout, e.g. a `git worktree` of main).
+ */
+const PORTA_BASE_CLI = process.env['PORTA_BASE'] === undefined ? null : join(process.env['PORTA_BASE'], 'build', 'src', 'cli.js');
 const NODE_PEER = join(__dirname, 'node-peer.js');
 const NGINX_TEMPLATE = join(REPO, 'bench', 'nginx.conf.template');
 
@@ -60,6 +65,9 @@ export function unavailable(name: ServerName): string | null {
     case 'porta':
     case 'porta-pipe':
       return existsSync(PORTA_CLI) ? null : `${PORTA_CLI} missing (run make build)`;
+    case 'porta-base':
+      if (PORTA_BASE_CLI === null) return 'skipped: set PORTA_BASE to a built checkout to compare with';
+      return existsSync(PORTA_BASE_CLI) ? null : `${PORTA_BASE_CLI} missing (run make build there)`;
     case 'node':
       return existsSync(NODE_PEER) ? null : `${NODE_PEER} missing (run make build)`;
     case 'python':
@@ -108,8 +116,10 @@ export async function startServer(
   const keepAlive = options.keepAliveSeconds;
   switch (name) {
     case 'porta':
-    case 'porta-pipe': {
-      const args = [PORTA_CLI, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
+    case 'porta-pipe':
+    case 'porta-base': {
+      const cli = name === 'porta-base' ? (PORTA_BASE_CLI as string) : PORTA_CLI;
+      const args = [cli, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
       if (name === 'porta-pipe') args.push('--cgi-stdout', 'pipe');
       if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
       // For experiments: extra porta flags, e.g. PORTA_BENCH_ARGS='--cgi-nice 10'.

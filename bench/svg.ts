@@ -10,6 +10,7 @@ const WIDTH = 1000;
 const COLOURS: Record<string, string> = {
   porta: '#1f77b4',
   'porta-pipe': '#6baed6',
+  'porta-base': '#aec7e8',
   node: '#2ca02c',
   nginx: '#d62728',
   'nginx-2w': '#ff9896',

@@ -26,7 +26,11 @@ function closeSample(r: LoadResult): Sample {
 
 /** Servers of a workload that --server asked for (porta always), each with its skip reason. */
 function chosen(ctx: Context, servers: ServerName[], skips: Partial<Record<ServerName, string>> = {}) {
-  return servers.filter((s) => s === 'porta' || ctx.wants(s)).map((s) => ({ name: s, skip: skips[s] }));
+  // porta-base (an A/B build) only runs when PORTA_BASE names one.
+  const base: ServerName[] = process.env['PORTA_BASE'] === undefined ? [] : ['porta-base'];
+  return [...servers.slice(0, 1), ...base, ...servers.slice(1)]
+    .filter((s) => s === 'porta' || ctx.wants(s))
+    .map((s) => ({ name: s, skip: skips[s] }));
 }
 
 /**
