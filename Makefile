@@ -56,13 +56,43 @@ test: build lint
 chaos: build
 	$(NODE) build/test/chaos/chaos.js --seconds $(SECONDS)
 
+# The fuzzers' long run (test/fuzz/, in process): COUNT mutated requests
+# through both llhttp builds, then CGI_COUNT fake CGI programs. FUZZ_SEED=N
+# replays a run; each failure prints the command that replays its input.
+COUNT     ?= 1000000
+CGI_COUNT ?= 100000
+
+fuzz: build
+	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
+	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
+
 bench-peers:
 	@if command -v apt-get >/dev/null 2>&1; then \
 	  if ! command -v nginx >/dev/null 2>&1 || ! command -v fcgiwrap >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx fcgiwrap >/dev/null \
-	      || echo "bench-peers: could not install nginx/fcgiwrap; they will be reported as skipped"; \
+	      || echo "# The fuzzers' long run (test/fuzz/, in process): COUNT mutated requests
+# through both llhttp builds, then CGI_COUNT fake CGI programs. FUZZ_SEED=N
+# replays a run; each failure prints the command that replays its input.
+COUNT     ?= 1000000
+CGI_COUNT ?= 100000
+
+fuzz: build
+	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
+	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
+
+bench-peers: could not install nginx/fcgiwrap; they will be reported as skipped"; \
 	  fi; \
-	else echo "bench-peers: no apt-get here; nginx will be reported as skipped"; fi
+	else echo "# The fuzzers' long run (test/fuzz/, in process): COUNT mutated requests
+# through both llhttp builds, then CGI_COUNT fake CGI programs. FUZZ_SEED=N
+# replays a run; each failure prints the command that replays its input.
+COUNT     ?= 1000000
+CGI_COUNT ?= 100000
+
+fuzz: build
+	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
+	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
+
+bench-peers: no apt-get here; nginx will be reported as skipped"; fi
 
 bench: build bench-peers
 	$(NODE) build/bench/run.js $(ARGS)

@@ -29,7 +29,12 @@ export interface Handlers {
 
 export class StartupError extends Error {}
 
-export function createHandlers(settings: Settings): Handlers {
+export interface HandlerOptions {
+  /** Start programs with this launcher instead of choosing one (the CGI fuzzer plays programs). */
+  launcher?: Launcher;
+}
+
+export function createHandlers(settings: Settings, options: HandlerOptions = {}): Handlers {
   const { limits } = settings;
   const root = new DocumentRoot(settings.root, limits.statCacheMs);
   const staticFiles = new StaticFiles({
@@ -39,8 +44,10 @@ export function createHandlers(settings: Settings): Handlers {
     cacheBytes: limits.staticCacheBytes,
     readChunk: limits.staticReadChunk,
   });
-  const { launcher, note, lookupUser } = chooseLauncher(settings.cgiSpawn);
-  const notes = note === null ? [] : [note];
+  const chosen = chooseLauncher(settings.cgiSpawn);
+  const { note, lookupUser } = chosen;
+  const launcher = options.launcher ?? chosen.launcher;
+  const notes = note === null || options.launcher !== undefined ? [] : [note];
   const choice = chooseCgiUser(settings.cgiUser, lookupUser);
   if (choice.kind === 'error') throw new StartupError(choice.message);
   const user: RunAs | null = choice.kind === 'switch' ? choice.user : null;

@@ -124,7 +124,10 @@ export class CgiRelay {
               ? { kind: 'length', length: response.contentLength }
               : { kind: 'stream' },
         );
-        if (bodiless || exchange.headOnly || response.contentLength === 0) {
+        // HEAD, 204 and 304 never carry a body: done now, whatever else the
+        // program writes. A declared length (0 included) is held to until EOF,
+        // so output past it still closes the connection.
+        if (bodiless || exchange.headOnly) {
           exchange.end();
           return false;
         }
@@ -157,11 +160,19 @@ export class CgiRelay {
         return;
       case 'body': {
         // Whole when the declared length arrived (however the program ended
-        // after that), or at EOF from a program that exited 0; short of a
-        // declared length, end() aborts.
-        const whole = this.#declared !== null && this.#relayed >= this.#declared;
-        if (whole || (exit.code === 0 && exit.signal === null)) this.#exchange.end();
-        else this.#exchange.abort(`${this.#label}: ${describeExit(exit)} before its response was complete`);
+        // after that), or at EOF from a program that exited 0 and owed no
+        // length. Otherwise: 502 if not a byte went out yet, else the
+        // connection is cut so the client sees the truncation.
+        const declared = this.#declared;
+        const clean = exit.code === 0 && exit.signal === null;
+        const whole = declared === null ? clean : this.#relayed >= declared;
+        if (whole) return void this.#exchange.end();
+        const why =
+          declared !== null && this.#relayed < declared
+            ? `${this.#relayed} of the ${declared} bytes it declared (${describeExit(exit)})`
+            : `${describeExit(exit)} before its response was complete`;
+        if (!this.#exchange.headSent) this.#hooks.fail(502, `the program sent ${why}`);
+        else this.#exchange.abort(`${this.#label}: ${why}`);
         return;
       }
       case 'discard':

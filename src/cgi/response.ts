@@ -80,7 +80,9 @@ function interpret(block: string): CgiResponse {
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return { kind: 'invalid', reason: `control character in ${name}` };
     switch (name.toLowerCase()) {
       case 'status': {
-        const m = /^([1-5][0-9][0-9])(?:\s+(.*))?$/.exec(value);
+        // A final status only: a 1xx would leave the client waiting for one
+        // (101 would even claim the connection switched protocols).
+        const m = /^([2-5][0-9][0-9])(?:\s+(.*))?$/.exec(value);
         if (m === null) return { kind: 'invalid', reason: `bad Status ${JSON.stringify(value)}` };
         status = Number(m[1]);
         reason = m[2] ?? null;

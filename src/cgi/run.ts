@@ -59,6 +59,7 @@ export class CgiRun {
   /** Why porta stopped the program, if it did: its exit is then no news. */
   #stopped: 'timeout' | 'client gone' | null = null;
   #stderrBytes = 0;
+  #reaped = false;
   #slotReleased = false;
 
   constructor(exchange: Exchange, plan: RunPlan, ctx: RunContext, release: () => void) {
@@ -267,7 +268,9 @@ export class CgiRun {
   /** TERM the process group now, KILL it after the grace period if it lingers. */
   #kill(signal: NodeJS.Signals): void {
     const child = this.#child;
-    if (child === null) return;
+    // Once reaped, its pid (the group's id) may be anyone's: only #reapGroup,
+    // which checks the group is still there, signals after that.
+    if (child === null || this.#reaped) return;
     child.kill(signal);
     if (signal === 'SIGTERM' && this.#killTimer === null) {
       this.#killTimer = setTimeout(() => child.kill('SIGKILL'), this.#ctx.limits.cgiKillGraceMs);
@@ -277,6 +280,8 @@ export class CgiRun {
   // ---- done ----------------------------------------------------------------------
 
   #exited(status: ExitStatus): void {
+    this.#reaped = true;
+    if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     // Nothing reads the other end of stdin any more: our end goes (a body
     // still arriving, or a client gone mid-body, would otherwise hold it).
     this.#child?.stdin?.destroy();

@@ -317,7 +317,11 @@ export class Connection implements ReaderHost, ExchangeHost {
     if (state === 'aborted') exchange.logError(`response aborted: ${exchange.abortReason}`);
     if (state !== 'gone')
       this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, exchange.closeAfter);
-    if (state !== 'finished') return this.#destroy();
+    if (state === 'gone') return this.#destroy();
+    // Cut short: what was written still goes, then the FIN, so the client
+    // sees the truncation (no length reached, no last chunk); a reset where
+    // only a reset can say it (a close-delimited body).
+    if (state === 'aborted') return exchange.cutNeedsReset ? this.#destroy() : this.#close();
     if (exchange.closeAfter || this.#shutdown) return this.#close();
     if (this.socket.writableNeedDrain) return this.#enter('draining');
     return this.#enter('idle');
@@ -339,13 +343,17 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.deadline = performance.now() + stateTimeout(this.#state, this.#ctx.settings.limits);
   }
 
-  /** An exchange already answered, whose request then went wrong: log it, close hard. */
+  /**
+   * An exchange already answered whose request then went wrong (its body
+   * stalled, ended short, or broke the parser): log it and close, with a FIN
+   * after the answer, which is still owed to a slow reader.
+   */
   #dropAnswered(): void {
     this.#reader.failure = null;
     const exchange = this.#exchange;
     this.#exchange = null;
     if (exchange !== null) this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true);
-    this.#destroy();
+    this.#close();
   }
 
   /** The program that had the socket as its stdout is done with it. */

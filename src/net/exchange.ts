@@ -62,6 +62,7 @@ export class ConnectionExchange implements Exchange {
   #continueSent = false;
   #framing: HeadFraming = { kind: 'none' };
   #bodyless = false;
+  #closeDelimited = false;
   /** Head text held back to go out in one write with the first body bytes. */
   #pendingHead: string | null = null;
   #reader: BodyReader | null = null;
@@ -97,6 +98,15 @@ export class ConnectionExchange implements Exchange {
   get abortReason(): string {
     return this.#abortReason;
   }
+  /**
+   * Cut short, would a FIN pass for the end of this response? Not for a body
+   * delimited by the close (HTTP/1.0 without a length): only a reset tells
+   * that client it is incomplete. With a length or chunks, a FIN after the
+   * bytes written is plain truncation.
+   */
+  get cutNeedsReset(): boolean {
+    return this.#closeDelimited && !this.#bodyless;
+  }
   get requestComplete(): boolean {
     return this.#requestComplete;
   }
@@ -111,8 +121,9 @@ export class ConnectionExchange implements Exchange {
 
   // ---- Exchange: what handlers call --------------------------------------------
 
+  /** A response has begun on the wire (or the socket was lent, or the exchange is over). */
   get headSent(): boolean {
-    return this.#state !== 'waiting';
+    return this.#state !== 'waiting' && !(this.#state === 'sending' && this.#pendingHead !== null);
   }
 
   get gone(): boolean {
@@ -147,6 +158,7 @@ export class ConnectionExchange implements Exchange {
     const keepAlive = this.#host.keepAliveAfter(this, closeDelimited, handlerClose);
     this.#status = status;
     this.#closeAfter = !keepAlive;
+    this.#closeDelimited = closeDelimited;
     this.#framing = headFraming;
     this.#bodyless = bodyless || this.headOnly;
     this.#pendingHead = buildHead({
@@ -234,6 +246,11 @@ export class ConnectionExchange implements Exchange {
   }
 
   sendError(status: number, detail: string, extra: HeaderList = []): void {
+    if (this.#state === 'sending' && this.#pendingHead !== null) {
+      // A head was decided but not a byte of it written: an error page can still replace it.
+      this.#pendingHead = null;
+      this.#state = 'waiting';
+    }
     if (this.#state === 'waiting') this.#sendErrorPage(status, detail, extra);
     else if (this.#state === 'sending') this.abort(`${status} after the response started: ${detail}`);
   }

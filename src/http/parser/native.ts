@@ -62,6 +62,9 @@ interface HttpCommon {
 
 const HPE_PAUSED = 21;
 const EMPTY = Buffer.alloc(0);
+const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
+/** Bytes kept of a request line whose end is not seen yet (" HTTP/1.1\r" fits). */
+const LINE_TAIL = 32;
 
 function loadBinding(): HttpCommon | null {
   try {
@@ -116,10 +119,15 @@ export class NativeParser implements RequestParser {
    */
   #inHead = false;
   #lineEnded = false;
-  /** The request line so far (its last bytes), or null when where it starts is unknown. */
+  /** The request line so far (its last LINE_TAIL bytes), or null when it began in this read after another message. */
   #lineText: string | null = null;
   #http09 = false;
+  /** Where the current request line starts was estimated (see #lineStart). */
+  #lineGuessed = false;
   #completedDuringExecute = false;
+  /** The last bytes of the previous read: an empty line may straddle two reads. */
+  #previousTail: Buffer = EMPTY;
+  #tail: Buffer = EMPTY;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     if (binding === null) throw new Error('native llhttp binding (_http_common) is not available');
@@ -134,6 +142,7 @@ export class NativeParser implements RequestParser {
       this.#inHead = true;
       this.#lineEnded = false;
       this.#lineText = this.#completedDuringExecute ? null : '';
+      this.#lineGuessed = false;
       this.#http09 = false;
       if (this.#muted) return;
       if (this.#ended) this.#heldBegin = true;
@@ -196,23 +205,48 @@ export class NativeParser implements RequestParser {
     return this.#inHead && this.#http09 && !this.#ended;
   }
 
-  #watchRequestLine(chunk: Buffer, from: number): void {
-    if (!this.#inHead || this.#lineEnded || this.#lineText === null) return;
-    let start = from;
-    if (this.#lineText === '') {
-      while (start < chunk.length && (chunk[start] === 0x0d || chunk[start] === 0x0a)) start++; // skipped by llhttp
+  /**
+   * Where, in `chunk`, the current request line's unseen part begins. A line
+   * whose start this adapter saw continues at `base` (after the CR/LF llhttp
+   * skips before a request). One that began in this read after another
+   * message ended (reading ahead) is taken to start after the last empty line
+   * before `at`: exact after a bodiless or chunked message, approximate after a
+   * Content-Length body.
+   */
+  #lineStart(chunk: Buffer, base: number, at: number): number {
+    if (this.#lineText === null) {
+      // The empty line that ended the previous message, maybe begun in the
+      // last read (its last 3 bytes are kept): the line starts after it.
+      const view = Buffer.concat([this.#previousTail, chunk.subarray(base, at)]);
+      const blank = view.lastIndexOf(BLANK_LINE);
+      return blank < 0 ? base : base + Math.max(0, blank + BLANK_LINE.length - this.#previousTail.length);
     }
-    const lf = chunk.indexOf(0x0a, start);
+    let start = base;
+    if (this.#lineText === '') {
+      while (start < at && (chunk[start] === 0x0d || chunk[start] === 0x0a)) start++;
+    }
+    return start;
+  }
+
+  /**
+   * After a read: has the request line ended, and did it have a version? A
+   * line whose start was only estimated never counts as HTTP/0.9 (a wrong
+   * guess would refuse a good request); the head timeout answers such a one.
+   */
+  #watchRequestLine(chunk: Buffer, base: number): void {
+    if (!this.#inHead || this.#lineEnded) return;
+    if (this.#lineText === null) this.#lineGuessed = true;
+    const from = this.#lineStart(chunk, base, chunk.length);
+    const lf = chunk.indexOf(0x0a, from);
+    const seen = this.#lineText ?? '';
     if (lf < 0) {
-      this.#lineText =
-        this.#lineText.length < 256
-          ? this.#lineText + chunk.latin1Slice(start, Math.min(chunk.length, start + 256))
-          : this.#lineText;
+      // Only the line's end matters: its last bytes are enough.
+      this.#lineText = (seen + chunk.latin1Slice(from, chunk.length)).slice(-LINE_TAIL);
       return;
     }
     this.#lineEnded = true;
-    const line = (this.#lineText + chunk.latin1Slice(start, lf)).slice(-16);
-    this.#http09 = !/ [A-Z]+\/\d\.\d\r?$/.test(line);
+    const line = (seen + chunk.latin1Slice(from, lf)).slice(-LINE_TAIL);
+    this.#http09 = !this.#lineGuessed && !/ [A-Z]+\/\d\.\d\r?$/.test(line);
   }
 
   execute(chunk: Buffer): ExecStatus {
@@ -229,6 +263,8 @@ export class NativeParser implements RequestParser {
     // `base`: bytes of `chunk` already parsed by earlier rounds of this loop.
     let base = 0;
     this.#completedDuringExecute = false;
+    this.#previousTail = this.#tail;
+    this.#tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - 3)));
     for (;;) {
       const ret = this.#parser.execute(base === 0 ? chunk : chunk.subarray(base));
       if (typeof ret === 'number') {
@@ -242,9 +278,9 @@ export class NativeParser implements RequestParser {
           continue;
         }
         if (at >= chunk.length) {
+          this.#watchRequestLine(chunk, base);
           if (this.#ended) return this.#paused(chunk.length);
           this.offset = chunk.length;
-          this.#watchRequestLine(chunk, base);
           return 'ok';
         }
         // A count short of the chunk with no error and no upgrade head: not a
@@ -258,15 +294,12 @@ export class NativeParser implements RequestParser {
       }
       const at = base + (ret.bytesParsed ?? 0);
       if (ret.code === 'HPE_PAUSED') return this.#paused(at); // at the held head
-      // In the URL: the line has not ended by the error. Where the line's start
-      // was seen, no LF since then says so; where it was not (a message begun
-      // while reading ahead), nothing in this read that could end a URL (SP,
-      // CR, LF).
+      // In the URL: the request line had not ended when the limit was reached.
       const inUrl =
         ret.code === HEADER_OVERFLOW &&
         this.#inHead &&
         !this.#lineEnded &&
-        (this.#lineText !== null ? chunk.subarray(base, at).indexOf(0x0a) < 0 : !endsUrl(chunk, base, at));
+        chunk.subarray(this.#lineStart(chunk, base, at), at).indexOf(0x0a) < 0;
       const error: ParseError = {
         code: ret.code ?? 'HPE_INTERNAL',
         reason: ret.code === HEADER_OVERFLOW ? (inUrl ? URL_OVERFLOW : 'Header overflow') : (ret.reason ?? ret.message),
@@ -399,13 +432,4 @@ export class NativeParser implements RequestParser {
 
 function following(chunk: Buffer, at: number): string {
   return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
-}
-
-/** Does chunk[from, to) hold a byte that ends a request-target (SP, CR or LF)? */
-function endsUrl(chunk: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = chunk[i];
-    if (c === 0x20 || c === 0x0d || c === 0x0a) return true;
-  }
-  return false;
 }
