@@ -39,7 +39,8 @@ const PORTA_CLI = join(REPO, 'build', 'src', 'cli.js');
  * porta-base: another build of porta, for A/B runs of a change in one run
  * (PORTA_BASE=/path/to/a/built/checkout, e.g. a `git worktree` of main).
  */
-const PORTA_BASE_CLI = process.env['PORTA_BASE'] === undefined ? null : join(process.env['PORTA_BASE'], 'build', 'src', 'cli.js');
+const PORTA_BASE_CLI =
+  process.env['PORTA_BASE'] === undefined ? null : join(process.env['PORTA_BASE'], 'build', 'src', 'cli.js');
 const NODE_PEER = join(__dirname, 'node-peer.js');
 const NGINX_TEMPLATE = join(REPO, 'bench', 'nginx.conf.template');
 
