@@ -51,16 +51,18 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
   });
   server.on('error', (err) => log.error(`listener: ${err.message}`));
 
-  // One timer for all connections: each knows its own deadline, so a state
-  // change costs an assignment instead of a timer re-arm.
+  // One timer for all connections. A connection notes when the sweep first
+  // sees its state, so a state change costs an assignment, not a timer re-arm
+  // or a clock read; a timeout fires at most two ticks late, never early.
   const limits = settings.limits;
   const shortest = Math.min(
     limits.headerTimeoutMs,
     limits.bodyTimeoutMs,
     limits.keepAliveTimeoutMs,
     limits.sendTimeoutMs,
+    limits.lingerMs,
   );
-  const tick = Math.max(20, Math.min(1000, Math.floor(shortest / 4)));
+  const tick = Math.max(20, Math.min(250, Math.floor(shortest / 8)));
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const connection of connections) connection.checkTimeout(now);

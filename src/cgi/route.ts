@@ -22,10 +22,22 @@ export type CgiRoute =
   | { kind: 'directory' }; // 403: a CGI folder itself is not listed
 
 /** The number of leading segments that form a CGI directory, or 0. */
+/** A CGI folder's segments, split once per folder (this runs for every request). */
+const folderParts = new Map<string, string[]>();
+
+function partsOf(dir: string): string[] {
+  let parts = folderParts.get(dir);
+  if (parts === undefined) {
+    parts = dir.split('/').filter((p) => p !== '');
+    folderParts.set(dir, parts);
+  }
+  return parts;
+}
+
 function cgiDirDepth(segments: string[], dirs: string[]): number {
   let best = 0;
   for (const dir of dirs) {
-    const parts = dir.split('/').filter((p) => p !== '');
+    const parts = partsOf(dir);
     if (parts.length === 0 || parts.length > segments.length || parts.length <= best) continue;
     if (parts.every((p, i) => segments[i] === p)) best = parts.length;
   }

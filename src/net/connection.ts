@@ -38,8 +38,13 @@ export interface ConnectionContext {
 
 export class Connection implements ReaderHost, ExchangeHost {
   readonly socket: ConnectionSocket;
-  /** performance.now() after which the current state has timed out. */
-  deadline: number;
+  /**
+   * When the sweep first saw the current state (or the last body bytes), or
+   * -1 until it has: the state's time runs from there. Entering a state costs
+   * one assignment, no clock read; a timeout fires between its length and one
+   * sweep tick later, never early.
+   */
+  #since = -1;
   #state: ConnectionState = 'idle';
 
   readonly #ctx: ConnectionContext;
@@ -63,7 +68,6 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#ctx = ctx;
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace);
     this.#reader = new RequestReader(this, ctx.settings.parser, ctx.settings.limits, this.#report.peer);
-    this.deadline = performance.now() + ctx.settings.limits.keepAliveTimeoutMs;
     this.#report.trace?.(`accepted from ${this.#report.peer.remoteAddress} port ${this.#report.peer.remotePort}`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#record(() => (this.#peerEnded = true)));
@@ -97,7 +101,12 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   /** Called by the server's sweep timer. */
   checkTimeout(now: number): void {
-    if (now >= this.deadline && this.#state !== 'closed') this.#record(() => (this.#timedOut = true));
+    if (this.#since < 0) {
+      this.#since = now;
+      return;
+    }
+    if (now - this.#since < stateTimeout(this.#state, this.#ctx.settings.limits) || this.#state === 'closed') return;
+    this.#record(() => (this.#timedOut = true));
   }
 
   /** Server shutdown: an idle connection closes now, a busy one after its response. */
@@ -119,7 +128,7 @@ export class Connection implements ReaderHost, ExchangeHost {
   }
 
   bodyReceived(chunk: Buffer): void {
-    this.deadline = performance.now() + this.#ctx.settings.limits.bodyTimeoutMs;
+    this.#since = -1; // the body moves: its stall timeout starts again
     this.#exchange?.deliverBody(chunk);
   }
 
@@ -265,7 +274,7 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#report.trace?.(`state ${from} → ${state}`);
     this.#state = state;
     this.#timedOut = false;
-    this.deadline = performance.now() + stateTimeout(state, this.#ctx.settings.limits);
+    this.#since = -1;
     this.#again = true;
   }
 
@@ -340,7 +349,7 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   #extendDeadline(): void {
     this.#timedOut = false;
-    this.deadline = performance.now() + stateTimeout(this.#state, this.#ctx.settings.limits);
+    this.#since = -1;
   }
 
   /**

@@ -132,10 +132,12 @@ export class ConnectionExchange implements Exchange {
 
   sendHead(status: number, headers: HeaderList, framing: BodyFraming): WriteResult {
     if (this.#state !== 'waiting') return 'gone';
-    for (const [name, value] of headers) {
-      if (!isSafeFieldValue(name) || !isSafeFieldValue(value)) {
-        // A handler bug: never let a line break into the head (RFC 9110 §5.5).
-        this.logError(`internal error: unsafe response field ${JSON.stringify(name)}`);
+    // Values may carry what a program or a request said; never let a line
+    // break into the head (RFC 9110 §5.5). Names are porta's own constants, or
+    // a program's, already checked as tokens (cgi/response.ts).
+    for (const field of headers) {
+      if (!isSafeFieldValue(field[1])) {
+        this.logError(`internal error: unsafe value for response field ${JSON.stringify(field[0])}`);
         this.#sendErrorPage(500, 'internal error', []);
         return 'gone';
       }
@@ -152,7 +154,8 @@ export class ConnectionExchange implements Exchange {
     let handlerClose = false;
     const fields: HeaderList = [];
     for (const field of headers) {
-      if (field[0].toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
+      const name = field[0];
+      if (name.length === 10 && name.toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
       else fields.push(field);
     }
     const keepAlive = this.#host.keepAliveAfter(this, closeDelimited, handlerClose);

@@ -36,9 +36,11 @@ export function validateHead(request: Request, head: RequestHead, limits: Limits
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never two, and a valid one.
   const hosts = request.headerCount('host');
   if (hosts > 1) return refuse('badHost', 'more than one Host header');
-  if (hosts === 0 && request.versionMinor >= 1) return refuse('badHost', 'Host header missing');
-  const host = request.header('host');
-  if (host !== undefined && !isValidAuthority(host)) return refuse('badHost', 'invalid Host header');
+  if (hosts === 0) {
+    if (request.versionMinor >= 1) return refuse('badHost', 'Host header missing');
+  } else if (!isValidAuthority(request.header('host') as string)) {
+    return refuse('badHost', 'invalid Host header');
+  }
   const target = request.target;
   if (!target.startsWith('/')) {
     const absolute = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
@@ -105,6 +107,16 @@ const PORT = /^[0-9]*$/;
  * after the colon.
  */
 export function isValidAuthority(value: string): boolean {
+  // Nearly every request to a server names the same host: that one is known good.
+  if (value === lastValidAuthority) return true;
+  const valid = checkAuthority(value);
+  if (valid) lastValidAuthority = value;
+  return valid;
+}
+
+let lastValidAuthority = '';
+
+function checkAuthority(value: string): boolean {
   let port: string;
   if (value.startsWith('[')) {
     const close = value.indexOf(']');

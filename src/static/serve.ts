@@ -11,7 +11,7 @@ import { STATIC_ALLOW } from '../http/methods';
 import { childPath, type FsPath, type PathVerdict, pathText, resolveRequestPath, withSuffix } from '../http/path';
 import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
-import { sendFile } from './body';
+import { type FileAnswer, sendFile } from './body';
 import { acceptsEncoding, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
 import { SmallFileCache } from './files';
 import { renderListing } from './listing';
@@ -167,8 +167,6 @@ export class StaticFiles {
     }
     const size = bodyStat.size;
     const range = evaluateRange(req, size, etag, lastModified);
-    const answer = { headers, fsPath: bodyPath, stat: bodyStat };
-    const { readChunk } = this.#options;
     switch (range.kind) {
       case 'unsatisfiable':
         return exchange.sendError(416, 'range not satisfiable', [
@@ -177,15 +175,25 @@ export class StaticFiles {
         ]);
       case 'partial':
         headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
-        return sendFile(
-          exchange,
-          { ...answer, status: 206, start: range.start, end: range.end },
-          this.#cache,
-          readChunk,
-        );
+        return this.#sendBody(exchange, 206, headers, bodyPath, bodyStat, range.start, range.end);
       case 'full':
-        return sendFile(exchange, { ...answer, status: 200, start: 0, end: size - 1 }, this.#cache, readChunk);
+        return this.#sendBody(exchange, 200, headers, bodyPath, bodyStat, 0, size - 1);
     }
+  }
+
+  #sendBody(
+    exchange: Exchange,
+    status: number,
+    headers: HeaderList,
+    fsPath: FsPath,
+    stat: Stats,
+    start: number,
+    end: number,
+  ): void {
+    // One object literal, one shape: spreading a template object here cost a
+    // sixth of a cached response's CPU in a profile.
+    const answer: FileAnswer = { status, headers, fsPath, stat, start, end };
+    sendFile(exchange, answer, this.#cache, this.#options.readChunk);
   }
 
   #sendSmall(exchange: Exchange, status: number, headers: HeaderList, body: Buffer): void {
