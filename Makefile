@@ -11,7 +11,7 @@ ADDON   := native/build/Release/porta_spawn.node
 # Build the addon against the installed headers when they are there (no download).
 NODEDIR := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
-.PHONY: all install build native run test lint format typecheck chaos fuzz bench bench-peers clean
+.PHONY: all install build native run run-pipe test test-deps lint format typecheck chaos fuzz bench bench-peers clean
 
 all: build
 
@@ -31,7 +31,7 @@ build: install
 native: $(ADDON)
 
 $(ADDON): native/porta_spawn.c native/binding.gyp | $(STAMP)
-	@npx node-gyp rebuild -C native $(NODEDIR) >native/build.log 2>&1 \
+	@npm run --silent native -- $(NODEDIR) >native/build.log 2>&1 \
 	  && echo "native: spawn addon built" \
 	  || echo "native: spawn addon NOT built (see native/build.log); CGI uses child_process.spawn"
 
@@ -45,11 +45,28 @@ lint: install
 format: install
 	npx biome check --write
 
+# make run PORT=8000 ROOT=site ARGS='--trace --cgi-stdout pipe'
 run: build
 	$(NODE) build/src/cli.js --root $(ROOT) --port $(PORT) $(ARGS)
 
-test: build lint
+# The demo with CGI in pipe mode: Status:, Location: and redirects work.
+run-pipe: build
+	$(NODE) build/src/cli.js --root $(ROOT) --port $(PORT) --cgi-stdout pipe $(ARGS)
+
+test: build lint test-deps
 	npx tap 'build/test/**/*.test.js'
+
+# What the tests take from Debian (CI and new machines start bare): openssl
+# makes the HTTPS tests' certificate, curl is their real client. Installed only
+# when missing; if that fails, those tests fail and say why.
+TEST_PROGRAMS := openssl curl
+test-deps:
+	@missing=""; for p in $(TEST_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "test-deps: installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "test-deps: could not install$$missing"; \
+	fi
 
 # The chaos run, long: random aborts beside byte-checking victims (test/chaos/).
 # CHAOS_SEED=N replays a run's choices.
@@ -70,29 +87,9 @@ bench-peers:
 	@if command -v apt-get >/dev/null 2>&1; then \
 	  if ! command -v nginx >/dev/null 2>&1 || ! command -v fcgiwrap >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx fcgiwrap >/dev/null \
-	      || echo "# The fuzzers' long run (test/fuzz/, in process): COUNT mutated requests
-# through both llhttp builds, then CGI_COUNT fake CGI programs. FUZZ_SEED=N
-# replays a run; each failure prints the command that replays its input.
-COUNT     ?= 1000000
-CGI_COUNT ?= 100000
-
-fuzz: build
-	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
-	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
-
-bench-peers: could not install nginx/fcgiwrap; they will be reported as skipped"; \
+	      || echo "bench-peers: could not install nginx/fcgiwrap; they will be reported as skipped"; \
 	  fi; \
-	else echo "# The fuzzers' long run (test/fuzz/, in process): COUNT mutated requests
-# through both llhttp builds, then CGI_COUNT fake CGI programs. FUZZ_SEED=N
-# replays a run; each failure prints the command that replays its input.
-COUNT     ?= 1000000
-CGI_COUNT ?= 100000
-
-fuzz: build
-	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
-	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
-
-bench-peers: no apt-get here; nginx will be reported as skipped"; fi
+	else echo "bench-peers: no apt-get here; nginx will be reported as skipped"; fi
 
 bench: build bench-peers
 	$(NODE) build/bench/run.js $(ARGS)
