@@ -91,10 +91,32 @@ export type CgiStdoutMode = 'socket' | 'pipe';
 /** How programs are started: the spawn addon (vfork) when built, else child_process. */
 export type CgiSpawnMethod = 'auto' | 'addon' | 'child_process';
 
+/** HTTPS: the certificate chain and key (PEM files), and the key's passphrase file if any. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  passwordFile: string | null;
+}
+
+/** The HTTP version porta answers with: 1.0 closes after every response (Python's default). */
+export type ProtocolVersion = '1.0' | '1.1';
+
 export interface Settings {
   root: string;
-  host: string;
+  /**
+   * Addresses to listen on, each with its own listener. Loopback (127.0.0.1
+   * and ::1) unless told otherwise: CGI runs by default, and a folder's
+   * cgi-bin/ is never run for the whole network by accident.
+   */
+  hosts: string[];
   port: number;
+  /** HTTPS instead of HTTP on every listener. */
+  tls: TlsFiles | null;
+  protocol: ProtocolVersion;
+  /** Run programs at all (--no-cgi: a pure static server, like python -m http.server without --cgi). */
+  cgi: boolean;
+  /** Cache-Control on static answers; null for none. 'no-cache': revalidate every time (cheap 304s). */
+  cacheControl: string | null;
   parser: ParserKind;
   quiet: boolean;
   /** One stderr line per connection event (states, parser events, answers). */
@@ -121,10 +143,16 @@ export interface Settings {
   limits: Limits;
 }
 
+export const LOOPBACK = ['127.0.0.1', '::1'];
+
 export const defaultSettings: Settings = {
   root: 'html',
-  host: '0.0.0.0',
+  hosts: LOOPBACK,
   port: 8080,
+  tls: null,
+  protocol: '1.1',
+  cgi: true,
+  cacheControl: 'no-cache',
   parser: 'wasm',
   quiet: false,
   trace: false,

@@ -43,6 +43,7 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     cacheFileSize: limits.staticCacheFileSize,
     cacheBytes: limits.staticCacheBytes,
     readChunk: limits.staticReadChunk,
+    cacheControl: settings.cacheControl,
   });
   const chosen = chooseLauncher(settings.cgiSpawn);
   const { note, lookupUser } = chosen;
@@ -70,7 +71,8 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     }
     const verdict = resolveRequestPath(root.realRoot, exchange.request.path, { dotfiles: settings.dotfiles });
     // Program names are UTF-8; a path that is not (fsPath bytes) can only be a file.
-    if (verdict.kind === 'ok' && typeof verdict.fsPath === 'string' && cgi.handle(exchange, verdict.segments)) return;
+    const programs = settings.cgi && verdict.kind === 'ok' && typeof verdict.fsPath === 'string';
+    if (programs && cgi.handle(exchange, verdict.segments)) return;
     staticFiles.serve(exchange, verdict);
   };
 

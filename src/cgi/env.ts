@@ -46,6 +46,7 @@ export function buildEnvironment(
   script: ScriptInfo,
   bodyLength: number | null,
   passEnv: readonly string[],
+  mode: string,
 ): string[] {
   const vars = new Map<string, string>();
   for (const name of passEnv) {
@@ -75,7 +76,8 @@ export function buildEnvironment(
   vars.set('REMOTE_PORT', String(req.peer.remotePort));
   vars.set('REQUEST_METHOD', req.method);
   vars.set('REQUEST_URI', req.target);
-  vars.set('REQUEST_SCHEME', 'http');
+  vars.set('REQUEST_SCHEME', req.peer.secure ? 'https' : 'http');
+  if (req.peer.secure) vars.set('HTTPS', 'on'); // what Apache and most frameworks look for
   vars.set('SCRIPT_NAME', script.scriptName);
   vars.set('SCRIPT_FILENAME', script.scriptPath);
   vars.set('DOCUMENT_ROOT', script.documentRoot);
@@ -86,6 +88,9 @@ export function buildEnvironment(
   vars.set('SERVER_SOFTWARE', `${SERVER_NAME}/${SERVER_VERSION}`);
   // php-cgi refuses to run without it (its force-cgi-redirect guard).
   vars.set('REDIRECT_STATUS', '200');
+  // porta's own: socket (stdout is the client socket), pipe (porta parses the
+  // header block) or nph, so a program (and the demo pages) can tell.
+  vars.set('PORTA_CGI_MODE', mode);
 
   // Every other header as HTTP_*. With '_' refused, one variable can only
   // come from one field name (in any case, RFC 9110 §5.1): repeats are joined.

@@ -87,13 +87,18 @@ export class CgiHost {
       return true;
     }
     const req = exchange.request;
+    const nph = basename(route.scriptPath).startsWith('nph-');
+    if (nph && req.peer.secure) {
+      // Over TLS the socket carries encrypted bytes: a program cannot write to
+      // it, and an nph- program must. Never a plaintext byte on a TLS connection.
+      exchange.logError(`${route.scriptName}: nph- scripts cannot run over HTTPS (the socket is encrypted)`);
+      exchange.sendError(500, 'an nph- script cannot answer over HTTPS');
+      return true;
+    }
     // RFC 3875 §5: nph- programs speak HTTP themselves. HEAD needs porta to
-    // drop the body, so it always goes through the pipe.
-    const mode: CgiMode = basename(route.scriptPath).startsWith('nph-')
-      ? 'nph'
-      : req.method === 'HEAD'
-        ? 'pipe'
-        : s.stdoutMode;
+    // drop the body, so it always goes through the pipe, as does every answer
+    // over TLS (porta must encrypt what the program says).
+    const mode: CgiMode = nph ? 'nph' : req.method === 'HEAD' || req.peer.secure ? 'pipe' : s.stdoutMode;
     const plan = {
       program: command.program,
       args: [...command.args, ...searchWords(req.query)],

@@ -149,7 +149,7 @@ export class CgiRun {
     this.#stage = 'starting';
     const exchange = this.#exchange;
     const plan = this.#plan;
-    const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.#ctx.passEnv);
+    const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.#ctx.passEnv, plan.mode);
     const spawn = (stdout: StdoutTarget): void => {
       this.#ctx.launcher
         .launch({

@@ -9,6 +9,8 @@ export interface Peer {
   remotePort: number;
   localAddress: string;
   localPort: number;
+  /** The connection is TLS (HTTPS). */
+  secure: boolean;
 }
 
 export class Request {

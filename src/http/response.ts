@@ -18,12 +18,16 @@ export function statusText(status: number): string {
   return STATUS_CODES[status] ?? 'Unknown';
 }
 
+/** The version porta answers with: HTTP/1.1, or 1.0 when told (-p HTTP/1.0). */
+export type ResponseVersion = '1.0' | '1.1';
+
 const statusLines = new Map<number, string>();
-export function statusLine(status: number): string {
-  let line = statusLines.get(status);
+export function statusLine(status: number, version: ResponseVersion = '1.1'): string {
+  const key = version === '1.1' ? status : -status;
+  let line = statusLines.get(key);
   if (line === undefined) {
-    line = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
-    statusLines.set(status, line);
+    line = `HTTP/${version} ${status} ${statusText(status)}\r\n`;
+    statusLines.set(key, line);
   }
   return line;
 }
@@ -69,6 +73,8 @@ export interface HeadSpec {
    * writes the rest of the fields and the empty line itself (socket mode).
    */
   open?: boolean;
+  /** HTTP/1.1 unless porta answers as 1.0. */
+  version?: ResponseVersion;
 }
 
 /**
@@ -78,7 +84,7 @@ export interface HeadSpec {
  * and Connection, which are porta's alone (RFC 9112 §6, §9.6).
  */
 export function buildHead(spec: HeadSpec): string {
-  let head = statusLine(spec.status) + dateHeaderLine() + SERVER_HEADER;
+  let head = statusLine(spec.status, spec.version) + dateHeaderLine() + SERVER_HEADER;
   for (const [name, value] of spec.fields) head += `${name}: ${value}\r\n`;
   const framing = spec.framing;
   if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
@@ -104,16 +110,22 @@ export const ERROR_PAGE_TYPE = 'text/html; charset=utf-8';
  * A complete error response that ends the connection: the form used for
  * requests that never reached a handler (RFC 9112 §9.6, Connection: close).
  */
-export function closingErrorResponse(status: number, detail: string, extra: HeaderList, headOnly: boolean): Buffer {
+export function closingErrorResponse(
+  status: number,
+  detail: string,
+  extra: HeaderList,
+  options: { headOnly: boolean; version: ResponseVersion },
+): Buffer {
   const page = Buffer.from(errorPage(status, detail), 'utf8');
   const head = buildHead({
     status,
     fields: [...extra, ['Content-Type', ERROR_PAGE_TYPE]],
     framing: { kind: 'length', length: page.length },
     connection: 'close',
+    version: options.version,
   });
   const headBytes = Buffer.from(head, 'latin1');
-  return headOnly ? headBytes : Buffer.concat([headBytes, page]);
+  return options.headOnly ? headBytes : Buffer.concat([headBytes, page]);
 }
 
 /** porta's version from its package.json, found upward from this file (src/ or build/src/). */

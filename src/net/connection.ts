@@ -31,6 +31,8 @@ export interface ConnectionContext {
   log: Log;
   /** --trace: observes transitions and parser events; null when off. */
   trace: Trace | null;
+  /** The listener speaks TLS (HTTPS): the socket carries encrypted bytes. */
+  secure: boolean;
   /** The server is shutting down: finish the current response, then close. */
   readonly draining: boolean;
   onClosed(connection: Connection): void;
@@ -66,7 +68,7 @@ export class Connection implements ReaderHost, ExchangeHost {
   constructor(socket: ConnectionSocket, ctx: ConnectionContext) {
     this.socket = socket;
     this.#ctx = ctx;
-    this.#report = new ConnectionReport(socket, ctx.log, ctx.trace);
+    this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
     this.#reader = new RequestReader(this, ctx.settings.parser, ctx.settings.limits, this.#report.peer);
     this.#report.trace?.(`accepted from ${this.#report.peer.remoteAddress} port ${this.#report.peer.remotePort}`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -121,9 +123,12 @@ export class Connection implements ReaderHost, ExchangeHost {
   }
 
   headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void {
+    const version = this.#ctx.settings.protocol;
     this.#exchange = new ConnectionExchange(this, request, {
       clientKeepAlive,
-      expectsContinue: verdict.expectsContinue,
+      // HTTP/1.0 has no interim answers (RFC 9110 §15.2): a 1.0 server sends no 100.
+      expectsContinue: verdict.expectsContinue && version === '1.1',
+      version,
     });
   }
 
@@ -140,6 +145,7 @@ export class Connection implements ReaderHost, ExchangeHost {
       requests: this.#requests,
       maxRequests: this.#ctx.settings.limits.maxRequestsPerConnection,
       serverDraining: this.#ctx.draining || this.#shutdown,
+      oneShot: this.#ctx.settings.protocol === '1.0',
       bodyWithheld: exchange.bodyWithheld,
       closeDelimited,
       handlerClose,
@@ -397,7 +403,12 @@ export class Connection implements ReaderHost, ExchangeHost {
     }
     const status = ERROR_STATUS[failure.error.name];
     this.#report.error(request, `${status}: ${failure.error.detail}`);
-    this.socket.write(closingErrorResponse(status, failure.error.detail, failure.extra, request?.method === 'HEAD'));
+    this.socket.write(
+      closingErrorResponse(status, failure.error.detail, failure.extra, {
+        headOnly: request?.method === 'HEAD',
+        version: this.#ctx.settings.protocol,
+      }),
+    );
     this.#report.answered(request, status, 0, true);
     this.#close();
   }

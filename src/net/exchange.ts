@@ -14,6 +14,7 @@ import {
   isSafeFieldValue,
   type HeadFraming,
   type HeaderList,
+  type ResponseVersion,
 } from '../http/response';
 import { type ConnectionSocket, socketFd } from './socket';
 
@@ -44,6 +45,8 @@ export interface ExchangeOptions {
   clientKeepAlive: boolean;
   /** The client sent Expect: 100-continue and holds its body back. */
   expectsContinue: boolean;
+  /** The version porta answers with. */
+  version: ResponseVersion;
 }
 
 export class ConnectionExchange implements Exchange {
@@ -51,6 +54,7 @@ export class ConnectionExchange implements Exchange {
   readonly headOnly: boolean;
   readonly clientKeepAlive: boolean;
   readonly expectsContinue: boolean;
+  readonly #version: ResponseVersion;
 
   readonly #host: ExchangeHost;
   #state: ExchangeState = 'waiting';
@@ -78,6 +82,7 @@ export class ConnectionExchange implements Exchange {
     this.headOnly = request.method === 'HEAD';
     this.clientKeepAlive = options.clientKeepAlive;
     this.expectsContinue = options.expectsContinue;
+    this.#version = options.version;
   }
 
   // ---- what the connection asks ------------------------------------------------
@@ -148,7 +153,7 @@ export class ConnectionExchange implements Exchange {
     let closeDelimited = false;
     if (!bodyless && framing.kind === 'length') headFraming = framing;
     else if (!bodyless && framing.kind === 'stream') {
-      if (this.request.versionMinor >= 1) headFraming = { kind: 'chunked' };
+      if (this.request.versionMinor >= 1 && this.#version === '1.1') headFraming = { kind: 'chunked' };
       else closeDelimited = true; // RFC 9112 §6.3: the body ends when the connection does
     }
     let handlerClose = false;
@@ -169,6 +174,7 @@ export class ConnectionExchange implements Exchange {
       fields,
       framing: headFraming,
       connection: !keepAlive ? 'close' : this.request.versionMinor === 0 ? 'keep-alive' : null,
+      version: this.#version,
     });
     this.#state = 'sending';
     return 'ok';
@@ -331,7 +337,14 @@ export class ConnectionExchange implements Exchange {
     // program's output, written straight to the fd, could overtake it: the
     // socket is handed over from the write callback.
     const head = withHead
-      ? buildHead({ status: 200, fields: [], framing: { kind: 'none' }, connection: 'close', open: true })
+      ? buildHead({
+          status: 200,
+          fields: [],
+          framing: { kind: 'none' },
+          connection: 'close',
+          open: true,
+          version: this.#version,
+        })
       : '';
     this.#host.socket.write(head, 'latin1', (err) => give(err === undefined || err === null ? handed : null));
   }

@@ -145,6 +145,8 @@ export interface PersistenceFacts {
   maxRequests: number;
   /** The server is shutting down: finish this answer, then close. */
   serverDraining: boolean;
+  /** porta answers as HTTP/1.0 (-p HTTP/1.0): one request a connection, as Python's server. */
+  oneShot: boolean;
   /**
    * Answered before asking for a body the client holds back (Expect:
    * 100-continue, RFC 9110 §10.1.1): closing beats waiting for a body that
@@ -163,6 +165,7 @@ export function keepsAlive(f: PersistenceFacts): boolean {
     f.clientKeepAlive &&
     f.requests < f.maxRequests &&
     !f.serverDraining &&
+    !f.oneShot &&
     !f.bodyWithheld &&
     !f.closeDelimited &&
     !f.handlerClose

@@ -15,12 +15,13 @@ export class ConnectionReport {
   readonly trace: ((event: string) => void) | null;
   readonly #log: Log;
 
-  constructor(socket: ConnectionSocket, log: Log, trace: Trace | null) {
+  constructor(socket: ConnectionSocket, log: Log, trace: Trace | null, secure: boolean) {
     this.peer = {
       remoteAddress: plainAddress(socket.remoteAddress),
       remotePort: socket.remotePort ?? 0,
       localAddress: plainAddress(socket.localAddress),
       localPort: socket.localPort ?? 0,
+      secure,
     };
     this.#log = log;
     const id = ++connections;

@@ -24,6 +24,8 @@ export interface StaticOptions {
   cacheBytes: number;
   /** Bytes read from disk at a time when streaming a file. */
   readChunk: number;
+  /** Cache-Control on every answer from a file (304s included), or null for none. */
+  cacheControl: string | null;
 }
 
 const INDEX_FILES = ['index.html', 'index.htm'];
@@ -146,6 +148,10 @@ export class StaticFiles {
     ];
     if (coding !== null) headers.push(['Content-Encoding', coding]);
     if (vary) headers.push(['Vary', 'Accept-Encoding']);
+    // A development server by default: revalidate every time (cheap 304s), so
+    // an edited file shows on a plain reload (--cache-control chooses).
+    const cacheControl = this.#options.cacheControl;
+    if (cacheControl !== null) headers.push(['Cache-Control', cacheControl]);
     for (const [name, value] of extraHeaders) {
       if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
     }

@@ -436,3 +436,18 @@ t.test('--cgi-max: beyond the running limit and the queue, 503 with Retry-After'
   t.ok(r.headers['retry-after']);
   await slow;
 });
+
+t.test(
+  'an IPv4 client of a dual-stack listener is 127.0.0.1 to programs and the log, never ::ffff:127.0.0.1',
+  async (t) => {
+    const { dir, remove } = tempDir();
+    t.teardown(remove);
+    cpSync(FIXTURES, join(dir, 'cgi-bin'), { recursive: true });
+    const server = await startPorta(t, { root: dir, hosts: ['::'], quiet: false, cgiStdout: 'pipe' });
+    const r = await get(server.port, '/cgi-bin/env.sh');
+    t.equal(envOf(r.body).get('REMOTE_ADDR'), '127.0.0.1');
+    await sleep(50);
+    t.match(server.logs(), /^127\.0\.0\.1 - - \[/m, 'the access log too');
+    t.notMatch(server.logs(), /::ffff:/);
+  },
+);

@@ -55,6 +55,7 @@ export class Probe {
       log: this.#log,
       trace: TRACE,
       draining: false,
+      secure: false,
       onClosed: () => {
         this.onClosedCalls++;
       },

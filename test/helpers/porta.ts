@@ -28,7 +28,7 @@ export async function startPorta(t: Test, override: SettingsOverride = {}): Prom
   const { limits, ...rest } = override;
   const settings: Settings = {
     ...defaultSettings,
-    host: '127.0.0.1',
+    hosts: ['127.0.0.1'],
     port: 0,
     quiet: true,
     ...rest,
@@ -42,7 +42,8 @@ export async function startPorta(t: Test, override: SettingsOverride = {}): Prom
     else logged += text;
   };
   const porta = createPorta(settings, { access: keep, error: keep });
-  const { port } = await porta.listen();
+  const [listening] = await porta.listen();
+  const port = listening?.port ?? 0;
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= porta.close();

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getOnce, sleep, startPorta, tempDir } from '../helpers/porta';
+import { gzipSync } from 'node:zlib';
+import { getOnce, parseResponses, rawRequest, sleep, startPorta, tempDir } from '../helpers/porta';
 
 t.test('a file created right after a 404 is served at once', async (t) => {
   const { dir, remove } = tempDir();
@@ -36,4 +37,48 @@ t.test('a changed file is served with new bytes and validators after statCacheMs
   t.equal(after?.headers['content-length'], '15');
   t.not(after?.headers['etag'], before?.headers['etag'], 'a new ETag');
   t.not(after?.headers['last-modified'], before?.headers['last-modified'], 'a new Last-Modified');
+});
+
+t.test('an edited source stops its stale precompressed sibling from being used', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  const css = join(dir, 'style.css');
+  writeFileSync(css, 'body { color: red }\n');
+  writeFileSync(`${css}.gz`, gzipSync(Buffer.from('body { color: red }\n')));
+  const old = new Date('2026-01-01T00:00:00Z');
+  utimesSync(css, old, old);
+  utimesSync(`${css}.gz`, old, old);
+  const server = await startPorta(t, { root: dir, limits: { statCacheMs: 0 } });
+  const gzip = 'Accept-Encoding: gzip\r\n';
+  const { data } = await rawRequest(
+    server.port,
+    `GET /style.css HTTP/1.1\r\nHost: x\r\n${gzip}Connection: close\r\n\r\n`,
+  );
+  t.equal(parseResponses(data)[0]?.headers['content-encoding'], 'gzip', 'a fresh sibling is used');
+  writeFileSync(css, 'body { color: blue }\n'); // edited now: newer than its .gz
+  const edited = parseResponses(
+    (await rawRequest(server.port, `GET /style.css HTTP/1.1\r\nHost: x\r\n${gzip}Connection: close\r\n\r\n`)).data,
+  )[0];
+  t.equal(edited?.headers['content-encoding'], undefined, 'the stale .gz is not');
+  t.equal(edited?.body.toString(), 'body { color: blue }\n', 'the edit shows');
+});
+
+t.test('Cache-Control: no-cache by default (a development server), --cache-control chooses', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  writeFileSync(join(dir, 'a.txt'), 'a\n');
+  const dev = await startPorta(t, { root: dir });
+  const first = await getOnce(dev.port, '/a.txt');
+  t.equal(first?.headers['cache-control'], 'no-cache', 'revalidate every time: edits show on a plain reload');
+  const { data } = await rawRequest(
+    dev.port,
+    `GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: ${first?.headers['etag'] ?? ''}\r\nConnection: close\r\n\r\n`,
+  );
+  const notModified = parseResponses(data)[0];
+  t.equal(notModified?.status, 304, 'and the revalidation is a cheap 304');
+  t.equal(notModified?.headers['cache-control'], 'no-cache', 'which carries it too (RFC 9110 §15.4.5)');
+  const prod = await startPorta(t, { root: dir, cacheControl: 'public, max-age=3600' });
+  t.equal((await getOnce(prod.port, '/a.txt'))?.headers['cache-control'], 'public, max-age=3600');
+  const none = await startPorta(t, { root: dir, cacheControl: null });
+  t.equal((await getOnce(none.port, '/a.txt'))?.headers['cache-control'], undefined);
 });

@@ -1,0 +1,43 @@
+// What porta says when it starts: which folder, on which addresses and port
+// (with a URL a terminal makes clickable), who can reach it, and what the CGI
+// mode means for a program's Status: and Location: lines.
+
+import { resolve } from 'node:path';
+import type { Settings } from '../config';
+import { LOOPBACK } from '../config';
+import { effectiveParserKind } from '../http/parser';
+import { SERVER_VERSION } from '../http/response';
+import type { Listening } from '../server';
+
+export interface BannerFacts {
+  settings: Settings;
+  listening: Listening[];
+  cgiUser: string;
+  cgiLauncher: string;
+}
+
+export function banner({ settings, listening, cgiUser, cgiLauncher }: BannerFacts): string {
+  const folder = resolve(settings.root);
+  const addresses = listening.map((l) => l.address).join(' and ');
+  const port = listening[0]?.port ?? settings.port;
+  const urls = listening.map((l) => l.url).join('  ');
+  const lines = [`porta ${SERVER_VERSION}: serving ${folder} on port ${port}, address ${addresses}`, `  ${urls}`];
+  const loopbackOnly = listening.every((l) => LOOPBACK.includes(l.address));
+  if (loopbackOnly) lines.push('  this machine only: -b 0.0.0.0 (or -b ::) serves the network');
+  if (settings.tls !== null)
+    lines.push('  HTTPS (TLS 1.2+); over TLS CGI programs answer through a pipe, and nph- scripts are refused');
+  if (settings.protocol === '1.0') lines.push('  answering as HTTP/1.0: one request a connection (-p HTTP/1.0)');
+  lines.push(`  ${cgiLine(settings, cgiUser)}`);
+  lines.push(`  llhttp ${effectiveParserKind(settings.parser)}, programs started via ${cgiLauncher}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function cgiLine(settings: Settings, cgiUser: string): string {
+  if (!settings.cgi) return 'CGI off (--no-cgi): files are only ever served, never run';
+  const where = [...settings.cgiDirs, ...settings.cgiExtensions.map((e) => `*${e}`)].join(', ');
+  const mode =
+    settings.cgiStdout === 'socket' && settings.tls === null
+      ? 'socket mode: a program writes straight to the client, so its Status: and Location: arrive as plain header lines (--cgi-stdout pipe to have them parsed)'
+      : "pipe mode: porta parses each program's header block (Status:, Location:, X-Sendfile) and frames its body";
+  return `CGI in ${where}, run as ${cgiUser}; ${mode}`;
+}

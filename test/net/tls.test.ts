@@ -1,0 +1,117 @@
+// HTTPS with a real client: a certificate made here with openssl, curl
+// checking it with --cacert. The same connection state machine and parser run
+// on the decrypted stream; CGI answers through a pipe (the socket is
+// encrypted, a program cannot write to it), nph- scripts are refused, and a
+// plaintext request to the TLS port is closed without harm. openssl and curl
+// come from `make test-deps`; without them this test fails and says so.
+
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rawRequest, startPorta, tempDir } from '../helpers/porta';
+
+function have(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
+}
+
+/** curl, asynchronously: the server under test runs in this very process. */
+function curl(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['--silent', '--show-error', '--max-time', '10', ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('latin1');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('latin1');
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+t.test('HTTPS, end to end with curl', async (t) => {
+  if (!have('openssl') || !have('curl')) {
+    t.fail('openssl and curl are needed (make test-deps installs them from Debian)');
+    return;
+  }
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const root = join(dir, 'site');
+  mkdirSync(join(root, 'cgi-bin'), { recursive: true });
+  chmodSync(root, 0o755);
+  chmodSync(join(root, 'cgi-bin'), 0o755);
+  writeFileSync(join(root, 'digits.txt'), '0123456789');
+  const script = (name: string, body: string): void => {
+    writeFileSync(join(root, 'cgi-bin', name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(root, 'cgi-bin', name), 0o755);
+  };
+  script('status.sh', "printf 'Status: 418 Teapot\\nContent-Type: text/plain\\n\\nteapot\\n'");
+  script('echo.sh', "printf 'Content-Type: text/plain\\n\\n'; cat");
+  script('env.sh', 'printf \'Content-Type: text/plain\\n\\n%s %s %s\\n\' "$HTTPS" "$REQUEST_SCHEME" "$PORTA_CGI_MODE"');
+  script('nph-raw.sh', "printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nplain bytes\\n'");
+  // Socket mode asked for: over TLS porta uses the pipe anyway.
+  const s = await startPorta(t, { root, cgiStdout: 'socket', tls: { cert, key, passwordFile: null } });
+  const base = `https://localhost:${s.port}`;
+  const ca = ['--cacert', cert, '--resolve', `localhost:${s.port}:127.0.0.1`];
+
+  const file = await curl([...ca, `${base}/digits.txt`]);
+  t.equal(file.status, 0, `curl verified the certificate: ${file.stderr}`);
+  t.equal(file.stdout, '0123456789', 'a static file');
+
+  const range = await curl([...ca, '-i', '-H', 'Range: bytes=2-4', `${base}/digits.txt`]);
+  t.match(range.stdout, /^HTTP\/1\.1 206 Partial Content\r\n/);
+  t.ok(range.stdout.endsWith('\r\n\r\n234'), 'a range');
+
+  const teapot = await curl([...ca, '-i', `${base}/cgi-bin/status.sh`]);
+  t.match(teapot.stdout, /^HTTP\/1\.1 418 /, "a program's Status: works: CGI runs through the pipe over TLS");
+  t.ok(teapot.stdout.endsWith('teapot\n'));
+
+  const post = await curl([...ca, '--data-binary', 'body over TLS', `${base}/cgi-bin/echo.sh`]);
+  t.equal(post.stdout, 'body over TLS', 'a POST reaches the program');
+
+  const twice = await curl([...ca, '-v', `${base}/digits.txt`, `${base}/cgi-bin/status.sh`]);
+  t.match(
+    twice.stderr,
+    /Re-using existing connection|Reusing existing connection/i,
+    'keep-alive over TLS: one connection',
+  );
+  t.equal(twice.stdout, '0123456789teapot\n');
+
+  const nph = await curl([...ca, '-i', `${base}/cgi-bin/nph-raw.sh`]);
+  t.match(nph.stdout, /^HTTP\/1\.1 500 /, 'an nph- script is refused over TLS');
+  t.notMatch(nph.stdout, /plain bytes/, 'never a plaintext byte on a TLS connection');
+  t.match(s.logs(), /nph- scripts cannot run over HTTPS/);
+
+  const plain = await rawRequest(s.port, 'GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 3000 });
+  t.ok(plain.closed, 'a plaintext request to the TLS port is closed');
+  t.notMatch(plain.data.toString('latin1'), /0123456789/);
+  t.equal((await curl([...ca, `${base}/digits.txt`])).stdout, '0123456789', 'and the server goes on');
+
+  const env = await curl([...ca, `${base}/cgi-bin/env.sh`]);
+  t.equal(env.stdout, 'on https pipe\n', 'programs are told: HTTPS=on, REQUEST_SCHEME=https, PORTA_CGI_MODE=pipe');
+});
