@@ -8,12 +8,11 @@ import { CgiHost } from './cgi/host';
 import type { Launcher, RunAs } from './cgi/launcher';
 import { chooseLauncher } from './cgi/launchers';
 import { chooseCgiUser, unreachableFolder } from './cgi/user';
-import type { Exchange } from './http/exchange';
+import type { Dispatch, Exchange } from './http/exchange';
 import { SERVER_ALLOW } from './http/methods';
 import { resolveRequestPath } from './http/path';
 import { RedirectedExchange } from './http/redirect';
 import { DocumentRoot } from './http/root';
-import type { Dispatch } from './net/connection';
 import { StaticFiles } from './static/serve';
 
 export interface Handlers {

@@ -19,6 +19,9 @@ export type BodyFraming =
 /** 'full': queued, but wait for onDrain before writing more. 'gone': nothing was written, ever will be. */
 export type WriteResult = 'ok' | 'full' | 'gone';
 
+/** Who answers requests: the server gives the connection one (src/dispatch.ts). */
+export type Dispatch = (exchange: Exchange) => void;
+
 export interface BodyReader {
   onData(chunk: Buffer): void;
   onEnd(): void;

@@ -7,14 +7,12 @@
 // TRANSITIONS (states.ts). The parser stops at every message end, so requests
 // are answered strictly in order (pipelining) and never read ahead of.
 
-import type { Settings } from '../config';
 import { ERROR_STATUS, type RequestError } from '../http/errors';
-import type { Exchange } from '../http/exchange';
 import type { Request } from '../http/request';
 import { closingErrorResponse } from '../http/response';
-import type { Log } from '../log';
-import { quoteBytes, type Trace } from '../trace';
-import { ConnectionExchange, type ExchangeHost } from './exchange';
+import { quoteBytes } from '../trace';
+import type { ConnectionContext, ExchangeHost } from './contracts';
+import { ConnectionExchange } from './exchange';
 import { type HeadVerdict, keepsAlive } from './head';
 import { type Failure, type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
@@ -22,21 +20,7 @@ import { type ConnectionSocket, restoreNonBlocking } from './socket';
 import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
-
-export type Dispatch = (exchange: Exchange) => void;
-
-export interface ConnectionContext {
-  settings: Settings;
-  dispatch: Dispatch;
-  log: Log;
-  /** --trace: observes transitions and parser events; null when off. */
-  trace: Trace | null;
-  /** The listener speaks TLS (HTTPS): the socket carries encrypted bytes. */
-  secure: boolean;
-  /** The server is shutting down: finish the current response, then close. */
-  readonly draining: boolean;
-  onClosed(connection: Connection): void;
-}
+export type { ConnectionContext } from './contracts';
 
 export class Connection implements ReaderHost, ExchangeHost {
   readonly socket: ConnectionSocket;

@@ -16,38 +16,15 @@ import {
   type HeaderList,
   type ResponseVersion,
 } from '../http/response';
-import { type ConnectionSocket, socketFd } from './socket';
+import type { ExchangeHost, ExchangeOptions, ExchangeState } from './contracts';
+import { socketFd } from './socket';
 
-export interface ExchangeHost {
-  readonly socket: ConnectionSocket;
-  /** Keep-alive after this response? Asked once, when its head is written. */
-  keepAliveAfter(exchange: ConnectionExchange, closeDelimited: boolean, handlerClose: boolean): boolean;
-  /** The exchange's state changed (finished, aborted, handed off, wants body): advance. */
-  exchangeChanged(): void;
-  logError(exchange: ConnectionExchange, message: string): void;
-}
-
-export type ExchangeState =
-  | 'waiting' // no response byte yet
-  | 'sending' // head queued, body under way
-  | 'finished' // response complete (or the socket given back after a hand-off)
-  | 'aborted' // given up mid-response: the connection is destroyed
-  | 'handedOff' // the socket is lent to a CGI program
-  | 'gone'; // the connection died, or answered for the handler (a connection-level failure)
+export type { ExchangeState } from './contracts';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** A body this small goes out in the same write as its head. */
 const SMALL_BODY = 16 * 1024;
-
-export interface ExchangeOptions {
-  /** llhttp's should_keep_alive for this request. */
-  clientKeepAlive: boolean;
-  /** The client sent Expect: 100-continue and holds its body back. */
-  expectsContinue: boolean;
-  /** The version porta answers with. */
-  version: ResponseVersion;
-}
 
 export class ConnectionExchange implements Exchange {
   readonly request: Request;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { CgiHost } from '../../src/cgi/host';
 import { defaultLimits, defaultSettings, type Limits, type Settings } from '../../src/config';
 import { createHandlers } from '../../src/dispatch';
-import type { Dispatch } from '../../src/net/connection';
+import type { Dispatch } from '../../src/http/exchange';
 import { deriveSeed, Rng } from '../chaos/rng';
 import { judgeCgi } from './cgi-judge';
 import { FakeLauncher } from './cgi-program';

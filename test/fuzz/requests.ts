@@ -12,7 +12,7 @@
 
 import { defaultLimits, defaultSettings, type Settings } from '../../src/config';
 import { createHandlers } from '../../src/dispatch';
-import type { Dispatch } from '../../src/net/connection';
+import type { Dispatch } from '../../src/http/exchange';
 import { deriveSeed, Rng } from '../chaos/rng';
 import { EscapeGuard, type FuzzFlags, HeapSampler, parseFlags, Probe, settle, unignored, turn } from './harness';
 import { ECHO_PATH, echo } from './echo';

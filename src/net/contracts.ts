@@ -1,0 +1,58 @@
+// What the parts of a connection promise each other: what the server gives a
+// connection (ConnectionContext), and what a connection and its exchange (the
+// response writer) ask of each other. The types alone, so that each side can
+// be read without the other.
+
+import type { Settings } from '../config';
+import type { Dispatch, Exchange } from '../http/exchange';
+import type { ResponseVersion } from '../http/response';
+import type { Log } from '../log';
+import type { Trace } from '../trace';
+import type { Connection } from './connection';
+import type { ConnectionSocket } from './socket';
+
+export interface ConnectionContext {
+  settings: Settings;
+  dispatch: Dispatch;
+  log: Log;
+  /** --trace: observes transitions and parser events; null when off. */
+  trace: Trace | null;
+  /** The listener speaks TLS (HTTPS): the socket carries encrypted bytes. */
+  secure: boolean;
+  /** The server is shutting down: finish the current response, then close. */
+  readonly draining: boolean;
+  onClosed(connection: Connection): void;
+}
+
+export interface ExchangeHost {
+  readonly socket: ConnectionSocket;
+  /** Keep-alive after this response? Asked once, when its head is written. */
+  keepAliveAfter(exchange: ExchangeView, closeDelimited: boolean, handlerClose: boolean): boolean;
+  /** The exchange's state changed (finished, aborted, handed off, wants body): advance. */
+  exchangeChanged(): void;
+  logError(exchange: ExchangeView, message: string): void;
+}
+
+export type ExchangeState =
+  | 'waiting' // no response byte yet
+  | 'sending' // head queued, body under way
+  | 'finished' // response complete (or the socket given back after a hand-off)
+  | 'aborted' // given up mid-response: the connection is destroyed
+  | 'handedOff' // the socket is lent to a CGI program
+  | 'gone'; // the connection died, or answered for the handler (a connection-level failure)
+
+export interface ExchangeOptions {
+  /** llhttp's should_keep_alive for this request. */
+  clientKeepAlive: boolean;
+  /** The client sent Expect: 100-continue and holds its body back. */
+  expectsContinue: boolean;
+  /** The version porta answers with. */
+  version: ResponseVersion;
+}
+
+/** What the connection reads of its exchange (net/exchange.ts ConnectionExchange). */
+export interface ExchangeView {
+  readonly request: Exchange['request'];
+  readonly clientKeepAlive: boolean;
+  readonly bodyWithheld: boolean;
+}
