@@ -127,7 +127,7 @@ function interpret(block: string): CgiResponse {
   if (location !== null) {
     // §6.2.2: a local redirect is a path alone, with no other fields.
     if (location.startsWith('/') && !location.startsWith('//')) {
-      if (headers.length === 1 && status === null) return { kind: 'localRedirect', location };
+      if (headers.length === 1 && status === null && contentLength === null) return { kind: 'localRedirect', location };
     } else if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(location)) {
       return { kind: 'invalid', reason: `Location ${JSON.stringify(location)} is neither a path nor an absolute URI` };
     }

@@ -68,7 +68,10 @@ export class Probe {
   get answering(): boolean {
     for (const exchange of this.exchanges) {
       const open = exchange.state === 'waiting' || exchange.state === 'sending' || exchange.state === 'handedOff';
-      if (open && !exchange.wantsBody) return true;
+      // An answer is owed unless the exchange still waits for body bytes from
+      // the peer (then quiet is the peer's doing). A whole request with an
+      // answer in flight (a file read, a listing, a program) is porta's.
+      if (open && (!exchange.wantsBody || exchange.requestComplete)) return true;
     }
     return false;
   }
