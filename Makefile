@@ -83,13 +83,20 @@ fuzz: build
 	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
 	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
 
+# The benchmark's peers from Debian: nginx + fcgiwrap and lighttpd, installed
+# only when missing. If that fails the bench still runs; their rows say skipped.
+BENCH_PEERS := nginx fcgiwrap lighttpd
 bench-peers:
 	@if command -v apt-get >/dev/null 2>&1; then \
-	  if ! command -v nginx >/dev/null 2>&1 || ! command -v fcgiwrap >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx fcgiwrap >/dev/null \
-	      || echo "bench-peers: could not install nginx/fcgiwrap; they will be reported as skipped"; \
+	  missing=""; for p in $(BENCH_PEERS); do \
+	    command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "bench-peers: installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "bench-peers: could not install$$missing; they will be reported as skipped"; \
 	  fi; \
-	else echo "bench-peers: no apt-get here; nginx will be reported as skipped"; fi
+	else echo "bench-peers: no apt-get here; nginx and lighttpd will be reported as skipped"; fi
 
 bench: build bench-peers
 	$(NODE) build/bench/run.js $(ARGS)

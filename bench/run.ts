@@ -1,6 +1,6 @@
 // porta's benchmark harness (issue 4).
 //
-//   node build/bench/run.js [workload…] [--server porta,node,python,nginx]
+//   node build/bench/run.js [workload…] [--server porta,node,python,nginx,lighttpd]
 //                           [--duration S] [--rounds N] [--quick]
 //
 // For each workload, each server in turn, round after round (A B A B …), then
@@ -19,13 +19,13 @@ import { isWorkloadName, runWorkload, WORKLOAD_NAMES, type WorkloadName } from '
 const HELP = `Usage: node build/bench/run.js [workload…] [options]
 
 Workloads (default: all):
-  W1  GET /1k.bin, 50 connections, keep-alive          porta node nginx nginx-2w python
-  W2  W1 pipelined ×10                                 porta node nginx nginx-2w
-  W3  GET /10m.bin, 8 connections (MiB/s)              porta node nginx nginx-2w
-  W4  CGI hello.sh, 16 connections (+ start-up floor)  porta porta-pipe nginx python
-  W5  CGI hello.py, 16 connections (+ start-up floor)  porta porta-pipe nginx python
+  W1  GET /1k.bin, 50 connections, keep-alive          porta node nginx nginx-2w lighttpd python
+  W2  W1 pipelined ×10                                 porta node nginx nginx-2w lighttpd
+  W3  GET /10m.bin, 8 connections (MiB/s)              porta node nginx nginx-2w lighttpd
+  W4  CGI hello.sh, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
+  W5  CGI hello.py, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
   W6  GET /1k.bin on porta alone, then beside W4: static p99 ratio
-  W7  10,000 idle keep-alive connections: RSS          porta node
+  W7  10,000 idle keep-alive connections: RSS          porta node lighttpd
   parser  requests/s of each llhttp build through porta's parser interface
 
 Options:
@@ -37,7 +37,8 @@ Options:
   --no-save       print the table only; leave bench/results/ alone
   --help          this text
 
-nginx and fcgiwrap come from 'make bench-peers'; without them nginx is reported as skipped.
+nginx, fcgiwrap and lighttpd come from 'make bench-peers'; without them nginx or lighttpd is reported
+as skipped.
 `;
 
 interface Args {

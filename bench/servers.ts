@@ -9,7 +9,16 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Docroot } from './docroot';
 import { captureOutput, freePort, sleep, spawnTracked, stopTracked, waitForPort } from './util';
 
-export const SERVER_NAMES = ['porta', 'porta-pipe', 'porta-base', 'node', 'python', 'nginx', 'nginx-2w'] as const;
+export const SERVER_NAMES = [
+  'porta',
+  'porta-pipe',
+  'porta-base',
+  'node',
+  'python',
+  'nginx',
+  'nginx-2w',
+  'lighttpd',
+] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export function isServerName(name: string): name is ServerName {
@@ -19,7 +28,7 @@ export function isServerName(name: string): name is ServerName {
 export interface RunningServer {
   name: ServerName;
   port: number;
-  /** The process whose memory is the server's (porta's or node's own; nginx's master). */
+  /** The process whose memory is the server's (porta's or node's own; nginx's master; lighttpd's only one). */
   pid: number;
   stop(): Promise<void>;
 }
@@ -43,6 +52,7 @@ const PORTA_BASE_CLI =
   process.env['PORTA_BASE'] === undefined ? null : join(process.env['PORTA_BASE'], 'build', 'src', 'cli.js');
 const NODE_PEER = join(__dirname, 'node-peer.js');
 const NGINX_TEMPLATE = join(REPO, 'bench', 'nginx.conf.template');
+const LIGHTTPD_TEMPLATE = join(REPO, 'bench', 'lighttpd.conf.template');
 
 /** A program on PATH or in the sbin folders (root's tools live there). */
 export function findProgram(name: string): string | null {
@@ -78,6 +88,8 @@ export function unavailable(name: ServerName): string | null {
       if (findProgram('nginx') === null) return 'skipped: nginx not installed (run make bench-peers)';
       if (findProgram('fcgiwrap') === null) return 'skipped: fcgiwrap not installed (run make bench-peers)';
       return null;
+    case 'lighttpd':
+      return findProgram('lighttpd') === null ? 'skipped: lighttpd not installed (run make bench-peers)' : null;
   }
 }
 
@@ -144,7 +156,14 @@ export async function startServer(
     case 'nginx':
     case 'nginx-2w':
       return { ok: true, server: await startNginx(name, name === 'nginx' ? 1 : 2, port, docroot) };
+    case 'lighttpd':
+      return { ok: true, server: await startLighttpd(name, port, docroot) };
   }
+}
+
+/** A template's {{KEY}} fields filled in. */
+function fillTemplate(template: string, fill: Record<string, string>): string {
+  return readFileSync(template, 'utf8').replace(/\{\{(\w+)\}\}/g, (whole, key: string) => fill[key] ?? whole);
 }
 
 async function startNginx(name: ServerName, workers: number, port: number, docroot: Docroot): Promise<RunningServer> {
@@ -160,11 +179,7 @@ async function startNginx(name: ServerName, workers: number, port: number, docro
     PORT: String(port),
     ROOT: docroot.root,
   };
-  const conf = readFileSync(NGINX_TEMPLATE, 'utf8').replace(
-    /\{\{(\w+)\}\}/g,
-    (whole, key: string) => fill[key] ?? whole,
-  );
-  writeFileSync(join(tmp, 'nginx.conf'), conf);
+  writeFileSync(join(tmp, 'nginx.conf'), fillTemplate(NGINX_TEMPLATE, fill));
 
   const socket = join(tmp, 'fcgiwrap.sock');
   const fcgi = spawnTracked(fcgiwrap, ['-s', `unix:${socket}`, '-c', '4']);
@@ -179,4 +194,50 @@ async function startNginx(name: ServerName, workers: number, port: number, docro
   }
   const master = spawnTracked(nginx, ['-p', tmp, '-e', join(tmp, 'error.log'), '-c', join(tmp, 'nginx.conf')]);
   return started(name, master, port, [master, fcgi]);
+}
+
+/** The hard limit on open files, which a child inherits and cannot raise (from /proc/self/limits). */
+function hardFileLimit(): number {
+  try {
+    const m = /^Max open files\s+\S+\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m?.[1] === undefined) return 1024;
+    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return 1024;
+  }
+}
+
+/**
+ * lighttpd in the foreground (-D), one process: static files itself, /cgi-bin/
+ * through mod_cgi (it forks and execs each program). Its pid, log and upload
+ * folder live in a temp folder; the process group goes at stop().
+ */
+async function startLighttpd(name: ServerName, port: number, docroot: Docroot): Promise<RunningServer> {
+  const lighttpd = findProgram('lighttpd') as string;
+  const tmp = mkdtempSync(join(docroot.base, `${name}-`));
+  mkdirSync(join(tmp, 'upload'));
+  const conf = join(tmp, 'lighttpd.conf');
+  const maxFds = Math.min(hardFileLimit(), 65_536);
+  const fill: Record<string, string> = {
+    TMP: tmp,
+    PORT: String(port),
+    ROOT: docroot.root,
+    MAX_FDS: String(maxFds),
+    // lighttpd's own ceiling: a connection may hold a second fd (a file, a CGI pipe).
+    MAX_CONNECTIONS: String(Math.floor(maxFds / 2)),
+  };
+  writeFileSync(conf, fillTemplate(LIGHTTPD_TEMPLATE, fill));
+  const child = spawnTracked(lighttpd, ['-D', '-f', conf]);
+  try {
+    return await started(name, child, port, [child]);
+  } catch (err) {
+    // Once its error log is open lighttpd writes there, not to stderr.
+    let log = '';
+    try {
+      log = readFileSync(join(tmp, 'error.log'), 'utf8').slice(-2048);
+    } catch {
+      // not opened yet: stderr said it
+    }
+    throw new Error(`${(err as Error).message}\n${log}`);
+  }
 }

@@ -14,6 +14,7 @@ const COLOURS: Record<string, string> = {
   node: '#2ca02c',
   nginx: '#d62728',
   'nginx-2w': '#ff9896',
+  lighttpd: '#e6a700',
   python: '#9467bd',
   wasm: '#17becf',
   native: '#ff7f0e',

@@ -97,8 +97,8 @@ async function serverWorkload(
   }
 }
 
-const STATIC: ServerName[] = ['porta', 'node', 'nginx', 'nginx-2w', 'python'];
-const CGI: ServerName[] = ['porta', 'porta-pipe', 'nginx', 'python'];
+const STATIC: ServerName[] = ['porta', 'node', 'nginx', 'nginx-2w', 'lighttpd', 'python'];
+const CGI: ServerName[] = ['porta', 'porta-pipe', 'nginx', 'lighttpd', 'python'];
 
 function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promise<WorkloadResult> {
   const options = (port: number, durationS: number): CannonOptions => ({
@@ -142,7 +142,7 @@ function w3(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
     tool: 'keepload',
     ratioMetric: 'mibps',
     ratioNote: 'porta MiB/s ÷ row MiB/s',
-    servers: chosen(ctx, ['porta', 'node', 'nginx', 'nginx-2w']),
+    servers: chosen(ctx, ['porta', 'node', 'nginx', 'nginx-2w', 'lighttpd']),
     load: async (port, durationS) => closeSample(await keepLoad({ port, path: '/10m.bin', connections: 8, durationS })),
     notes: [
       'keepload (bench/keepload.ts) for every server: autocannon keeps each body as a JS string and capped all of them near 50 MiB/s',
@@ -172,6 +172,7 @@ function cgiWorkload(ctx: Context, docroot: Docroot, name: 'W4' | 'W5'): Promise
     notes: [
       'closeload (bench/closeload.ts) for every server: autocannon cannot count close-delimited responses',
       'porta = CGI stdout socket mode (default), porta-pipe = --cgi-stdout pipe',
+      'nginx: FastCGI to fcgiwrap -c 4; lighttpd: mod_cgi in its one process (fork+exec per request)',
       'python: listen backlog 5 (socketserver), so with 16 clients some SYNs wait for the 1 s retry: its p99',
       `${floorLabel}: processes/s from 16 /bin/sh loops, one fork+exec per iteration, no HTTP (bench/floor.ts)`,
     ],
@@ -259,7 +260,7 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
     count = Math.min(9_000, limit - 500);
     notes.push(`ulimit -n is ${limit}: ${count} connections instead of 10,000`);
   }
-  const servers = chosen(ctx, ['porta', 'node']);
+  const servers = chosen(ctx, ['porta', 'node', 'lighttpd']);
   const steps: Step[] = servers.map(({ name }) => ({
     labels: [name],
     measure: async () => {
@@ -296,7 +297,8 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
     },
   }));
   notes.push(
-    'each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s',
+    'each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s, ' +
+      'lighttpd max-keep-alive-idle 60 (bench/lighttpd.conf.template)',
   );
   return runAlternating(ctx, {
     name: 'W7',
