@@ -52,7 +52,8 @@ const PORTA_OWN = new Set([
 function isLocalRedirect(head: ProgramHead): boolean {
   const location = values(head, 'location')[0];
   if (location === undefined || !location.startsWith('/') || location.startsWith('//')) return false;
-  return head.fields.every(([name]) => name === 'location' || PORTA_OWN.has(name));
+  // A Content-Length is a body promised to the client: a document answer, not a redirect.
+  return head.fields.every(([name]) => name === 'location' || (name !== 'content-length' && PORTA_OWN.has(name)));
 }
 
 export interface CgiVerdict {
@@ -106,7 +107,10 @@ function judgeFirst(
   const socket = probe.socket;
   const output = child.output;
   const head = programHead(output);
-  const stopped = child.stoppedBySignal || socket.reset;
+  // Signalled at all counts as stopped: porta's timer can fire after the
+  // program ended but before its EOF and exit reached porta's loop (a race
+  // any server has); the answer is then cut, and that is right.
+  const stopped = child.stoppedBySignal || child.signals.length > 0 || socket.reset;
   const exitOk = child.exitStatus?.code === 0 && child.exitStatus.signal === null && !child.stoppedBySignal;
   if (r.status === 502 || r.status === 504) {
     if (r.status === 504 && child.signals.length === 0) problems.push('504 for a program porta never stopped');
