@@ -11,7 +11,7 @@ ADDON   := native/build/Release/porta_spawn.node
 # Build the addon against the installed headers when they are there (no download).
 NODEDIR := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
-.PHONY: all install build native run run-pipe test test-deps lint format typecheck chaos fuzz bench bench-peers clean
+.PHONY: all install build native run run-pipe test test-deps lint format typecheck chaos fuzz bench bench-peers docs clean
 
 all: build
 
@@ -37,6 +37,11 @@ $(ADDON): native/porta_spawn.c native/binding.gyp | $(STAMP)
 
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit
+
+# The connection's state diagram in docs/PROTOCOL.md, redrawn from the state
+# table in src/net/states.ts (test/docs/ fails when the checked-in one differs).
+docs: build
+	$(NODE) build/scripts/state-diagram.js --write
 
 # Formatting and lint rules in biome.jsonc; `make format` rewrites the tree.
 lint: install
