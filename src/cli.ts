@@ -1,14 +1,21 @@
 #!/usr/bin/env node
-// porta's command line: parse (cli/args.ts), check the folder, listen, say
-// where (cli/banner.ts), and stop on a signal. Every start-up problem is one
-// line on stderr and exit status 1; a bad command line is exit status 2.
+// porta's command line: parse (cli/args.ts), check the folder, then run as a
+// primary (cluster/primary.ts: it starts the workers and turns signals into
+// drains and restarts) or, in a forked worker, serve (cluster/worker.ts).
+// Every start-up problem is one line on stderr and exit status 1; a bad
+// command line is exit status 2.
 
+import cluster from 'node:cluster';
+import { chooseCgiUser } from './cgi/user';
+import { HELP, parseCommandLine, type Parsed, rootProblem, UsageError } from './cli/args';
+import { banner } from './cli/banner';
+import { runPrimary } from './cluster/primary';
+import { runWorker } from './cluster/worker';
+import type { Settings } from './config';
 import { StartupError } from './dispatch';
 import { llhttpVersions } from './http/parser';
 import { SERVER_NAME, SERVER_VERSION } from './http/response';
-import { createPorta, ListenError } from './server';
-import { HELP, parseCommandLine, rootProblem, UsageError } from './cli/args';
-import { banner } from './cli/banner';
+import { ListenError } from './server';
 
 export { parseCommandLine } from './cli/args';
 
@@ -25,46 +32,84 @@ function fail(message: string, status: number): never {
   process.exit(status);
 }
 
-async function main(): Promise<void> {
-  let parsed: ReturnType<typeof parseCommandLine>;
+function parse(): Parsed {
   try {
-    parsed = parseCommandLine(process.argv.slice(2));
+    return parseCommandLine(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(`porta: ${(err as Error).message}\nTry 'porta --help'.\n`);
+    if (cluster.isPrimary) process.stderr.write(`porta: ${(err as Error).message}\nTry 'porta --help'.\n`);
     process.exit(2);
   }
-  if (parsed.kind === 'help') return void process.stdout.write(HELP);
-  if (parsed.kind === 'version') return void process.stdout.write(versionText());
-  const { settings, rootGiven } = parsed;
+}
+
+/**
+ * systemd's socket activation (sd_listen_fds(3)): LISTEN_PID is this process,
+ * LISTEN_FDS sockets start at fd 3. They are the primary's; the workers are
+ * told their numbers, and the variables are unset so no program inherits them.
+ */
+function inheritedSockets(): number[] {
+  const pid = process.env['LISTEN_PID'];
+  const count = Number(process.env['LISTEN_FDS']);
+  delete process.env['LISTEN_PID'];
+  delete process.env['LISTEN_FDS'];
+  delete process.env['LISTEN_FDNAMES'];
+  if (pid !== String(process.pid) || !Number.isInteger(count) || count < 1) return [];
+  return Array.from({ length: count }, (_, i) => 3 + i);
+}
+
+function primary(settings: Settings, rootGiven: boolean): void {
   const problem = rootProblem(settings.root, rootGiven);
   if (problem !== null) fail(problem, 1);
-  let porta: ReturnType<typeof createPorta>;
-  let listening: Awaited<ReturnType<ReturnType<typeof createPorta>['listen']>>;
-  try {
-    porta = createPorta(settings);
-    listening = await porta.listen();
-  } catch (err) {
-    if (err instanceof StartupError || err instanceof ListenError || err instanceof UsageError) fail(err.message, 1);
-    throw err;
+  if (settings.user !== null) {
+    if (process.geteuid?.() !== 0) fail(`--user ${settings.user} needs porta to start as root`, 1);
+    const choice = chooseCgiUser(settings.user, () => null);
+    if (choice.kind === 'error') fail(choice.message.replace('CGI user', 'user'), 1);
   }
-  process.stdout.write(banner({ settings, listening, cgiUser: porta.cgiUser, cgiLauncher: porta.cgiLauncher }));
-
-  // The first signal: stop accepting, finish what is in flight, exit 0. A
-  // second one: exit now.
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    if (signal === 'SIGINT') process.stdout.write('\nKeyboard interrupt received, exiting.\n');
-    porta.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const fds = inheritedSockets();
+  // The workers re-read the command line; what only the primary knows goes by environment.
+  if (fds.length > 0) process.env['PORTA_LISTEN_FDS'] = fds.join(',');
+  runPrimary(
+    { ...settings, listenFds: fds },
+    {
+      ready: (listening, cgiUser, cgiLauncher) =>
+        void process.stdout.write(
+          banner({ settings: { ...settings, listenFds: fds }, listening, cgiUser, cgiLauncher }),
+        ),
+      fatal: (message) => fail(message, 1),
+      log: (message) => void process.stderr.write(`[${new Date().toISOString()}] porta: ${message}\n`),
+      // SIGHUP: the command line (and its --config file) read again for the new workers' count.
+      reload: () => {
+        const again = parseCommandLine(process.argv.slice(2));
+        return again.kind === 'serve' ? again.settings : settings;
+      },
+    },
+  );
 }
 
-if (require.main === module) {
-  main().catch((err: Error) => fail(err.message, 1));
+function worker(settings: Settings): void {
+  const workers = settings.workers;
+  const limits = settings.limits;
+  const fds = process.env['PORTA_LISTEN_FDS'];
+  void runWorker({
+    settings: {
+      ...settings,
+      listenFds: fds === undefined ? [] : fds.split(',').map(Number),
+      // --cgi-max and --cgi-queue are for the whole server: each worker has its share.
+      limits: {
+        ...limits,
+        cgiMaxRunning: Math.max(1, Math.floor(limits.cgiMaxRunning / workers)),
+        cgiMaxQueued: Math.floor(limits.cgiMaxQueued / workers),
+      },
+    },
+    isUserError: (err) => err instanceof StartupError || err instanceof ListenError || err instanceof UsageError,
+  });
 }
+
+function main(): void {
+  const parsed = parse();
+  if (parsed.kind === 'help') return void process.stdout.write(HELP);
+  if (parsed.kind === 'version') return void process.stdout.write(versionText());
+  if (cluster.isPrimary) primary(parsed.settings, parsed.rootGiven);
+  else worker(parsed.settings);
+}
+
+if (require.main === module) main();

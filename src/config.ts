@@ -56,6 +56,11 @@ export interface Limits {
   staticReadChunk: number;
   /** How long a stat() result is trusted (ms). */
   statCacheMs: number;
+  /**
+   * SIGTERM/SIGINT (and old workers after SIGHUP): how long answers in flight
+   * may take to finish before programs are stopped and connections cut (ms).
+   */
+  graceMs: number;
 }
 
 export const defaultLimits: Limits = {
@@ -85,6 +90,7 @@ export const defaultLimits: Limits = {
   // 256 KiB and 1.14× at 512 KiB in the same runs.
   staticReadChunk: 512 * 1024,
   statCacheMs: 1_000,
+  graceMs: 10_000,
 };
 
 export type CgiStdoutMode = 'socket' | 'pipe';
@@ -117,6 +123,29 @@ export interface Settings {
   cgi: boolean;
   /** Cache-Control on static answers; null for none. 'no-cache': revalidate every time (cheap 304s). */
   cacheControl: string | null;
+  /**
+   * Listening sockets inherited from a supervisor (systemd's LISTEN_FDS), as
+   * fd numbers: served instead of binding `hosts`.
+   */
+  listenFds: number[];
+  /** Processes serving requests: 1 is porta alone; more run under a primary (node:cluster). */
+  workers: number;
+  /** How connections reach workers: 'shared' (each accepts from the socket) or 'round-robin' (the primary deals them). */
+  balance: 'shared' | 'round-robin';
+  /** Run the serving processes as this user once the sockets are bound (porta started as root). */
+  user: string | null;
+  /** The access log: '-' for stdout, a file path, or null for none (--quiet). */
+  accessLog: string | null;
+  logFormat: 'common' | 'combined' | 'json';
+  /** The error log: a file path, or null for stderr. */
+  errorLog: string | null;
+  /** Where the status page answers (off when null), and who may ask besides loopback. */
+  statusPath: string | null;
+  statusAllow: string[];
+  /** Peers (CIDRs) whose X-Forwarded-For / Forwarded / PROXY header says who the client is. */
+  trustProxy: string[];
+  /** Every connection starts with a PROXY protocol header (v1 or v2), from a trusted peer. */
+  proxyProtocol: boolean;
   parser: ParserKind;
   quiet: boolean;
   /** One stderr line per connection event (states, parser events, answers). */
@@ -153,6 +182,17 @@ export const defaultSettings: Settings = {
   protocol: '1.1',
   cgi: true,
   cacheControl: 'no-cache',
+  listenFds: [],
+  workers: 1,
+  balance: 'shared',
+  user: null,
+  accessLog: '-',
+  logFormat: 'common',
+  errorLog: null,
+  statusPath: null,
+  statusAllow: [],
+  trustProxy: [],
+  proxyProtocol: false,
   parser: 'wasm',
   quiet: false,
   trace: false,

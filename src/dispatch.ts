@@ -9,10 +9,12 @@ import type { Launcher, RunAs } from './cgi/launcher';
 import { chooseLauncher } from './cgi/launchers';
 import { chooseCgiUser, unreachableFolder } from './cgi/user';
 import type { Dispatch, Exchange } from './http/exchange';
+import { AddressRanges } from './http/cidr';
 import { SERVER_ALLOW } from './http/methods';
 import { resolveRequestPath } from './http/path';
 import { RedirectedExchange } from './http/redirect';
 import { DocumentRoot } from './http/root';
+import { type StatusSource, serveStatus } from './ops/status';
 import { StaticFiles } from './static/serve';
 
 export interface Handlers {
@@ -31,6 +33,8 @@ export class StartupError extends Error {}
 export interface HandlerOptions {
   /** Start programs with this launcher instead of choosing one (the CGI fuzzer plays programs). */
   launcher?: Launcher;
+  /** Where the status page gets its numbers (the server gives it). */
+  status?: StatusSource;
 }
 
 export function createHandlers(settings: Settings, options: HandlerOptions = {}): Handlers {
@@ -61,8 +65,13 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     }
   }
 
+  const statusAllow = new AddressRanges(settings.statusAllow);
   const dispatch = (exchange: Exchange): void => {
-    if (exchange.request.path === '*') {
+    const path = exchange.request.path;
+    if (settings.statusPath !== null && path === settings.statusPath && options.status !== undefined) {
+      return serveStatus(exchange, options.status, statusAllow);
+    }
+    if (path === '*') {
       // RFC 9110 §9.3.7: "OPTIONS *" asks about the server as a whole.
       exchange.sendHead(204, [['Allow', SERVER_ALLOW]], { kind: 'none' });
       exchange.end();

@@ -1,6 +1,11 @@
-// The access log (Common Log Format plus the response time in ms) on stdout,
-// batched so a busy server makes one write per tick, not one per request; and
-// the error log, unbuffered, on stderr.
+// The access log and the error log. The access log is one line per answer, in
+// the Common or Combined Log Format (with the request's time in µs and, for
+// CGI, the program's) or as JSON lines, batched so a busy server makes one
+// write per tick; to stdout or a file (--access-log). The error log goes
+// unbuffered to stderr or a file (--error-log). reopen() (SIGUSR1, logrotate's
+// postrotate) closes and reopens the files, as nginx does.
+
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const FLUSH_AT = 16 * 1024;
@@ -13,7 +18,7 @@ function clfTime(): string {
   if (second !== stampSecond) {
     stampSecond = second;
     const d = new Date(second * 1000);
-    const pad = (n: number) => (n < 10 ? '0' + n : String(n));
+    const pad = (n: number) => (n < 10 ? `0${n}` : String(n));
     stamp =
       `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
       `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
@@ -28,12 +33,29 @@ export interface LoggedRequest {
   readonly protocol: string;
   /** performance.now() when its head arrived. */
   readonly startedAt: number;
+  header(name: string): string | undefined;
 }
 
-/** Where the two logs go: stdout and stderr, or (tests) a buffer shown only when a test fails. */
+/** One answer, as the access log records it. */
+export interface AccessEntry {
+  /** The client's address (the peer's, or what a trusted proxy said). */
+  client: string;
+  /** null when no request line was understood. */
+  request: LoggedRequest | null;
+  status: number;
+  bytes: number;
+  /** How long a CGI program took, in µs; null for no program. */
+  upstreamUs: number | null;
+}
+
+export type LogFormat = 'common' | 'combined' | 'json';
+
+/** Where the two logs go. Tests use a buffer, shown only when a test fails. */
 export interface LogSink {
   access(text: string): void;
   error(text: string): void;
+  /** Close and reopen files (logrotate moved them away). */
+  reopen?(): void;
 }
 
 export const PROCESS_SINK: LogSink = {
@@ -41,35 +63,99 @@ export const PROCESS_SINK: LogSink = {
   error: (text) => void process.stderr.write(text),
 };
 
+/** stdout/stderr, or files opened for appending and reopened on demand. */
+export function fileSink(accessPath: string | null, errorPath: string | null): LogSink {
+  /** Opened now (a missing folder is a start-up error, said once); O_APPEND, so workers' lines interleave whole. */
+  const open = (path: string): WriteStream => {
+    const fd = openSync(path, 'a', 0o640);
+    const stream = createWriteStream(path, { fd });
+    // A log that cannot be written (a full disk, a removed folder) must not
+    // take the server down: the error goes to stderr, once per stream.
+    stream.once('error', (err) => process.stderr.write(`porta: log ${path}: ${err.message}\n`));
+    return stream;
+  };
+  let access = accessPath === null || accessPath === '-' ? null : open(accessPath);
+  let error = errorPath === null ? null : open(errorPath);
+  return {
+    access: (text) => void (access === null ? process.stdout.write(text) : access.write(text)),
+    error: (text) => void (error === null ? process.stderr.write(text) : error.write(text)),
+    reopen: () => {
+      // A file that cannot be reopened (its folder gone, no permission) keeps the old one.
+      const again = (stream: WriteStream, path: string): WriteStream => {
+        try {
+          const fresh = open(path);
+          stream.end();
+          return fresh;
+        } catch (err) {
+          process.stderr.write(`porta: cannot reopen log ${path}: ${(err as Error).message}\n`);
+          return stream;
+        }
+      };
+      if (access !== null && accessPath !== null) access = again(access, accessPath);
+      if (error !== null && errorPath !== null) error = again(error, errorPath);
+    },
+  };
+}
+
+/** A field for a quoted CLF field: quotes, backslashes and control bytes escaped. */
+function quotable(text: string): string {
+  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export class Log {
-  readonly #quiet: boolean;
+  readonly #enabled: boolean;
+  readonly #format: LogFormat;
   readonly #sink: LogSink;
   #buffer = '';
   #scheduled = false;
+  /** Answers logged (or that would have been, with the log off): the status page's count. */
+  answers = 0;
 
-  constructor(quiet: boolean, sink: LogSink = PROCESS_SINK) {
-    this.#quiet = quiet;
+  constructor(enabled: boolean, format: LogFormat = 'common', sink: LogSink = PROCESS_SINK) {
+    this.#enabled = enabled;
+    this.#format = format;
     this.#sink = sink;
   }
 
-  /** One CLF line, plus the response time in ms; `request` null when no request line was understood. */
-  access(remoteAddress: string, request: LoggedRequest | null, status: number, bytes: number): void {
-    if (this.#quiet) return;
-    const requestLine = request === null ? '-' : `${request.method} ${request.target} ${request.protocol}`;
-    const durationMs = request === null ? 0 : performance.now() - request.startedAt;
-    // CLF quotes the request line; a quote or control byte in it must not break the format.
-    const line = requestLine.replace(
-      /["\\\x00-\x1f\x7f]/g,
-      (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'),
-    );
-    this.#buffer +=
-      `${remoteAddress} - - [${clfTime()}] "${line}" ${status} ` +
-      `${bytes === 0 ? '-' : bytes} ${durationMs.toFixed(3)}\n`;
+  /** Is an access line wanted? (The connection builds none when it is not.) */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  access(entry: AccessEntry): void {
+    this.answers++;
+    if (!this.#enabled) return;
+    this.#buffer += this.#line(entry);
     if (this.#buffer.length >= FLUSH_AT) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  #line({ client, request, status, bytes, upstreamUs }: AccessEntry): string {
+    const requestUs = request === null ? 0 : Math.round((performance.now() - request.startedAt) * 1000);
+    if (this.#format === 'json') {
+      return `${JSON.stringify({
+        time: new Date().toISOString(),
+        client,
+        method: request?.method ?? null,
+        target: request?.target ?? null,
+        protocol: request?.protocol ?? null,
+        status,
+        bytes,
+        request_us: requestUs,
+        upstream_us: upstreamUs,
+        referer: request?.header('referer') ?? null,
+        user_agent: request?.header('user-agent') ?? null,
+      })}\n`;
+    }
+    const requestLine = request === null ? '-' : quotable(`${request.method} ${request.target} ${request.protocol}`);
+    let line = `${client} - - [${clfTime()}] "${requestLine}" ${status} ${bytes === 0 ? '-' : bytes}`;
+    if (this.#format === 'combined') {
+      line += ` "${quotable(request?.header('referer') ?? '-')}" "${quotable(request?.header('user-agent') ?? '-')}"`;
+    }
+    return `${line} ${requestUs} ${upstreamUs === null ? '-' : upstreamUs}\n`;
   }
 
   error(message: string): void {
@@ -82,5 +168,10 @@ export class Log {
     const out = this.#buffer;
     this.#buffer = '';
     this.#sink.access(out);
+  }
+
+  reopen(): void {
+    this.flush();
+    this.#sink.reopen?.();
   }
 }

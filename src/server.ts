@@ -3,13 +3,15 @@
 // connection's timeouts; a graceful close. Everything per-request happens in
 // net/connection.ts.
 
+import { AddressRanges } from './http/cidr';
 import { readFileSync } from 'node:fs';
 import { createServer as createPlainServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Settings, TlsFiles } from './config';
 import { createHandlers, StartupError } from './dispatch';
-import { Log, type LogSink } from './log';
+import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
+import type { WorkerStatus } from './ops/status';
 import { createTrace } from './trace';
 
 export interface Listening {
@@ -19,6 +21,14 @@ export interface Listening {
   url: string;
 }
 
+/** What one serving process can say about itself (the status page). */
+export type ServerStats = WorkerStatus;
+
+export interface PortaOptions {
+  /** Every worker's stats for the status page; without a primary, this process's alone. */
+  allStats?: () => Promise<ServerStats[]>;
+}
+
 export interface Porta {
   readonly settings: Settings;
   readonly connections: ReadonlySet<Connection>;
@@ -26,9 +36,17 @@ export interface Porta {
   readonly cgiLauncher: string;
   /** Who CGI programs run as, in words. */
   readonly cgiUser: string;
-  /** Bind every address; the first with port 0 picks the port the others share. */
+  /** Bind every address (or take the inherited sockets); the first with port 0 picks the port the others share. */
   listen(): Promise<Listening[]>;
-  close(): Promise<void>;
+  /**
+   * Stop gracefully: accept nothing more, close idle connections now, let
+   * answers in flight finish within `graceMs`, then stop programs (TERM, then
+   * KILL) and cut what is left. Resolves when every connection is gone.
+   */
+  close(graceMs?: number): Promise<void>;
+  stats(): ServerStats;
+  /** SIGUSR1: reopen the log files. */
+  reopenLogs(): void;
 }
 
 /** Why listening failed, said in one line (the CLI prints it and exits 1). */
@@ -40,11 +58,17 @@ export class ListenError extends Error {
   }
 }
 
-export function createPorta(settings: Settings, sink?: LogSink): Porta {
-  const log = new Log(settings.quiet, sink);
+export function createPorta(settings: Settings, sink?: LogSink, options: PortaOptions = {}): Porta {
+  const log = new Log(!settings.quiet && settings.accessLog !== null, settings.logFormat, sink ?? openLogs(settings));
   const secure = settings.tls !== null;
   const tlsOptions = settings.tls === null ? null : readTls(settings.tls);
-  const handlers = createHandlers(settings);
+  // The status page reads the server's numbers through this (set below).
+  let stats: () => ServerStats = () => {
+    throw new Error('stats before the server exists');
+  };
+  const handlers = createHandlers(settings, {
+    status: { all: options.allStats ?? (() => Promise.resolve([stats()])) },
+  });
   for (const note of handlers.notes) log.error(note);
   const connections = new Set<Connection>();
   let draining = false;
@@ -55,6 +79,7 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
     log,
     trace: createTrace(settings.trace),
     secure,
+    trusted: new AddressRanges(settings.trustProxy),
     get draining() {
       return draining;
     },
@@ -63,13 +88,17 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
     },
   };
 
+  const counts = { accepted: 0, refused: 0 };
   const accept = (socket: Socket): void => {
     if (connections.size >= settings.limits.maxConnections) {
+      counts.refused++;
       socket.destroy();
       return;
     }
+    counts.accepted++;
     connections.add(new Connection(socket, ctx));
   };
+  const startedAt = Date.now();
 
   // allowHalfOpen: a client's FIN after a complete request does not end our
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
@@ -94,11 +123,38 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
     limits.lingerMs,
   );
   const tick = Math.max(20, Math.min(250, Math.floor(shortest / 8)));
+  // Answers a second over the last ten seconds, from one sample a second.
+  const answered: number[] = [];
+  let sampledAt = 0;
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const connection of connections) connection.checkTimeout(now);
+    if (now - sampledAt >= 1000) {
+      sampledAt = now;
+      answered.push(log.answers);
+      if (answered.length > 11) answered.shift();
+    }
   }, tick);
   sweep.unref();
+
+  stats = () => {
+    const states: Record<string, number> = {};
+    for (const connection of connections) states[connection.state] = (states[connection.state] ?? 0) + 1;
+    const load = handlers.cgi.load;
+    const first = answered[0] ?? 0;
+    const seconds = Math.max(1, answered.length - 1);
+    return {
+      pid: process.pid,
+      startedAt,
+      accepted: counts.accepted,
+      refused: counts.refused,
+      requests: log.answers,
+      rate: answered.length < 2 ? 0 : ((answered[answered.length - 1] ?? 0) - first) / seconds,
+      states,
+      cgiRunning: load.running,
+      cgiQueued: load.queued,
+    };
+  };
 
   return {
     settings,
@@ -107,6 +163,15 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
     cgiUser: handlers.cgiUser,
     async listen() {
       const listening: Listening[] = [];
+      // Sockets a supervisor opened for us (systemd's socket activation): served as they are.
+      for (const fd of settings.listenFds) {
+        const server = makeServer();
+        const bound = await bindFd(server, fd);
+        server.on('error', (err) => log.error(`listener fd ${fd}: ${err.message}`));
+        servers.push(server);
+        listening.push({ ...bound, url: urlOf(secure, bound.address, bound.port) });
+      }
+      if (settings.listenFds.length > 0) return listening;
       let port = settings.port;
       for (const host of settings.hosts) {
         const server = makeServer();
@@ -129,14 +194,55 @@ export function createPorta(settings: Settings, sink?: LogSink): Porta {
       }
       return listening;
     },
-    close() {
+    close(graceMs = settings.limits.graceMs) {
       draining = true;
-      clearInterval(sweep);
-      const closing = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      for (const server of servers) server.close();
       for (const connection of connections) connection.shutdown();
-      return Promise.all(closing).then(() => log.flush());
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearInterval(sweep);
+          clearInterval(poll);
+          clearTimeout(grace);
+          log.flush();
+          resolve();
+        };
+        // The grace is over: programs still running are stopped, connections cut.
+        const grace = setTimeout(() => {
+          handlers.cgi.stopAll();
+          for (const connection of connections) connection.abandon();
+        }, graceMs);
+        const poll = setInterval(() => {
+          if (connections.size === 0) done();
+        }, 20);
+        if (connections.size === 0) done();
+      });
+    },
+    stats: () => stats(),
+    reopenLogs() {
+      log.reopen();
     },
   };
+}
+
+function openLogs(settings: Settings): LogSink {
+  try {
+    return fileSink(settings.accessLog, settings.errorLog);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new StartupError(`cannot open the log ${e.path ?? ''}: ${e.code ?? e.message}`);
+  }
+}
+
+function bindFd(server: Server, fd: number): Promise<{ address: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new ListenError('EBADF', `inherited socket fd ${fd}: ${err.message}`)));
+    server.listen({ fd }, () => {
+      const addr = server.address();
+      if (addr === null || typeof addr === 'string')
+        return reject(new ListenError('EBADF', `fd ${fd} is not a TCP socket`));
+      resolve({ address: addr.address, port: addr.port });
+    });
+  });
 }
 
 function bind(server: Server, host: string, port: number): Promise<{ address: string; port: number }> {

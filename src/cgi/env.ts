@@ -71,8 +71,8 @@ export function buildEnvironment(
   vars.set('PATH_INFO', script.pathInfo);
   if (script.pathInfo !== '') vars.set('PATH_TRANSLATED', script.documentRoot + script.pathInfo);
   vars.set('QUERY_STRING', req.query ?? '');
-  vars.set('REMOTE_ADDR', req.peer.remoteAddress);
-  vars.set('REMOTE_HOST', req.peer.remoteAddress); // §4.1.9: no DNS lookup, the address stands in
+  vars.set('REMOTE_ADDR', req.client);
+  vars.set('REMOTE_HOST', req.client); // §4.1.9: no DNS lookup, the address stands in
   vars.set('REMOTE_PORT', String(req.peer.remotePort));
   vars.set('REQUEST_METHOD', req.method);
   vars.set('REQUEST_URI', req.target);

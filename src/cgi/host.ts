@@ -42,6 +42,8 @@ export class CgiHost {
   readonly #slots: Slots;
   readonly #runContext: RunContext;
   readonly #interpreterPaths = new Map<string, string | null>();
+  /** Runs admitted and not yet done, for stopAll(). */
+  readonly #runs = new Set<CgiRun>();
 
   constructor(settings: CgiSettings) {
     this.#settings = settings;
@@ -55,6 +57,11 @@ export class CgiHost {
       sendFile: settings.sendFile,
       redirect: settings.redirect,
     };
+  }
+
+  /** The server stops: every program still running is sent TERM (KILL after the grace). */
+  stopAll(): void {
+    for (const run of this.#runs) run.stop();
   }
 
   /** Programs running now, and requests waiting for a slot. */
@@ -111,9 +118,15 @@ export class CgiHost {
       },
       mode,
     };
-    const run = new CgiRun(exchange, plan, this.#runContext, () => this.#slots.release());
+    const run: CgiRun = new CgiRun(exchange, plan, this.#runContext, () => {
+      this.#runs.delete(run);
+      this.#slots.release();
+    });
     const ticket = this.#slots.acquire(
-      () => run.start(),
+      () => {
+        this.#runs.add(run); // from start to its slot's release (which every run reaches)
+        run.start();
+      },
       () => busy(exchange),
     );
     if (ticket.admission === 'full') busy(exchange);

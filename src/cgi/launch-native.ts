@@ -36,9 +36,11 @@ export interface SpawnAddon {
   lookupUser(name: string): [number, number] | null;
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
-);
+// The first name a number has wins: 6 is SIGABRT (SIGIOT is its old alias), 29 SIGIO (SIGPOLL).
+const signalNames = new Map<number, NodeJS.Signals>();
+for (const [name, number] of Object.entries(constants.signals)) {
+  if (!signalNames.has(number)) signalNames.set(number, name as NodeJS.Signals);
+}
 
 // build/src/cgi/launch-native.js → <package>/native/build/Release/porta_spawn.node
 const addonPath = join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'porta_spawn.node');

@@ -57,9 +57,11 @@ export class CgiRun {
   #timer: NodeJS.Timeout | null = null;
   #killTimer: NodeJS.Timeout | null = null;
   /** Why porta stopped the program, if it did: its exit is then no news. */
-  #stopped: 'timeout' | 'client gone' | null = null;
+  #stopped: 'timeout' | 'client gone' | 'server stopping' | null = null;
   #stderrBytes = 0;
   #reaped = false;
+  /** performance.now() when the launch was asked for: the access log's upstream time runs from it. */
+  #launchedAt = 0;
   #slotReleased = false;
 
   constructor(exchange: Exchange, plan: RunPlan, ctx: RunContext, release: () => void) {
@@ -147,6 +149,7 @@ export class CgiRun {
   #launch(bodyLength: number | null, feed: Feed, cleanup: () => void): void {
     if (this.#stage === 'done') return cleanup();
     this.#stage = 'starting';
+    this.#launchedAt = performance.now();
     const exchange = this.#exchange;
     const plan = this.#plan;
     const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.#ctx.passEnv, plan.mode);
@@ -281,6 +284,7 @@ export class CgiRun {
 
   #exited(status: ExitStatus): void {
     this.#reaped = true;
+    this.#exchange.noteUpstream(Math.round((performance.now() - this.#launchedAt) * 1000));
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     // Nothing reads the other end of stdin any more: our end goes (a body
     // still arriving, or a client gone mid-body, would otherwise hold it).
@@ -308,6 +312,14 @@ export class CgiRun {
     setTimeout(() => {
       if (child.groupAlive()) child.kill('SIGKILL');
     }, this.#ctx.limits.cgiKillGraceMs).unref();
+  }
+
+  /** The server's grace is over: the program is stopped (TERM, then KILL). */
+  stop(): void {
+    if (this.#stage === 'done') return;
+    this.#stopped ??= 'server stopping';
+    this.#kill('SIGTERM');
+    if (this.#child === null) this.#finishRun();
   }
 
   #clientGone(): void {

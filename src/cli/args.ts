@@ -4,7 +4,8 @@
 // is one word. Durations are given in seconds (as in nginx's config), kept in
 // milliseconds inside.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   type CgiSpawnMethod,
@@ -16,6 +17,7 @@ import {
   type ProtocolVersion,
   type Settings,
 } from '../config';
+import { AddressRanges } from '../http/cidr';
 import type { ParserKind } from '../http/parser';
 
 export const HELP = `Usage: porta [options] [port]
@@ -59,6 +61,20 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --cgi-max N              programs running at once (default: 64)
   --cgi-queue N            requests waiting for a program slot (default: 256)
   --cgi-nice N             niceness added to programs, 0-19 (default: 0)
+
+Operations (README, "Operations"):
+  --workers N|auto         serving processes under one primary (default: 1; auto: one a core)
+  --balance shared|round-robin  workers accept from the shared socket (default), or the primary deals connections
+  --grace S                SIGTERM/SIGHUP: seconds answers in flight may take to finish (default: 10)
+  --user NAME              bind as root, then serve (and run programs) as NAME
+  --config FILE            more flags from FILE (one or more a line, # comments); re-read at SIGHUP
+  --access-log FILE|-      the access log (default: - for stdout)
+  --log-format FORMAT      common (default), combined or json; all carry µs request and program times
+  --error-log FILE         errors to FILE instead of stderr
+  --status-path PATH       serve the status page there (e.g. /.porta/status; off by default)
+  --status-allow CIDRS     who besides loopback may see it, comma-separated
+  --trust-proxy CIDRS      peers whose X-Forwarded-For/Forwarded/PROXY header names the client
+  --proxy-protocol         every connection starts with a PROXY v1/v2 header (from --trust-proxy peers only)
   --help                   this text
   --version                porta's, Node's and llhttp's versions
 `;
@@ -107,7 +123,61 @@ export function defaultRoot(cwd: string = process.cwd()): string {
 
 export type Parsed = { kind: 'serve'; settings: Settings; rootGiven: boolean } | { kind: 'help' } | { kind: 'version' };
 
-export function parseCommandLine(argv: string[]): Parsed {
+/**
+ * --config FILE: flags kept in a file, one or more a line, `#` starts a
+ * comment, "double quotes" keep spaces. They come before the command line's
+ * own, so a flag given on the command line wins. A worker started by SIGHUP
+ * reads the file again: that is how flags change without a refused connection.
+ */
+export function withConfigFile(
+  argv: string[],
+  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): string[] {
+  const at = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (at < 0) return argv;
+  const inline = argv[at]?.startsWith('--config=') === true;
+  const path = inline ? (argv[at] as string).slice('--config='.length) : argv[at + 1];
+  if (path === undefined || path === '') throw new UsageError('--config wants a file');
+  let text: string;
+  try {
+    text = read(path);
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const fromFile: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    for (const m of line.replace(/(^|\s)#.*$/, '').matchAll(/"([^"]*)"|(\S+)/g)) fromFile.push(m[1] ?? m[2] ?? '');
+  }
+  if (fromFile.some((a) => a === '--config' || a.startsWith('--config=')))
+    throw new UsageError('--config inside --config');
+  const rest = [...argv.slice(0, at), ...argv.slice(at + (inline ? 1 : 2))];
+  return [...fromFile, ...rest];
+}
+
+/** --workers: a count, or auto (the cores this process may use). */
+function workerCount(value: string | undefined): number {
+  if (value === 'auto') return availableParallelism();
+  return count('workers', value, defaultSettings.workers);
+}
+
+/** Comma-separated address ranges, checked now (a typo is a usage error, not an open door). */
+function ranges(name: string, list: string[] | undefined): string[] {
+  const all = (list ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  try {
+    new AddressRanges(all);
+  } catch (err) {
+    throw new UsageError(`--${name}: ${(err as Error).message}`);
+  }
+  return all;
+}
+
+export function parseCommandLine(commandLine: string[]): Parsed {
+  const argv = withConfigFile(commandLine);
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
@@ -149,6 +219,18 @@ export function parseCommandLine(argv: string[]): Parsed {
       'cgi-timeout': { type: 'string' },
       'cgi-max': { type: 'string' },
       'cgi-queue': { type: 'string' },
+      workers: { type: 'string' },
+      balance: { type: 'string' },
+      grace: { type: 'string' },
+      user: { type: 'string' },
+      config: { type: 'string' },
+      'access-log': { type: 'string' },
+      'log-format': { type: 'string' },
+      'error-log': { type: 'string' },
+      'status-path': { type: 'string' },
+      'status-allow': { type: 'string', multiple: true },
+      'trust-proxy': { type: 'string', multiple: true },
+      'proxy-protocol': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -175,6 +257,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     cgiMaxRunning: count('cgi-max', values['cgi-max'], d.cgiMaxRunning),
     cgiMaxQueued: count('cgi-queue', values['cgi-queue'], d.cgiMaxQueued, 0),
     cgiNice: Math.min(19, count('cgi-nice', values['cgi-nice'], d.cgiNice, 0)),
+    graceMs: seconds('grace', values.grace, d.graceMs),
   };
   const split = (list: string[] | undefined) =>
     (list ?? [])
@@ -203,6 +286,18 @@ export function parseCommandLine(argv: string[]): Parsed {
     throw new UsageError('--tls-cert and --tls-key go together');
   const root = values.root ?? values.directory;
   const cacheControl = values['cache-control'];
+  const user = values.user ?? null;
+  // Workers run as --user: programs can only run as that user too (no root left to switch).
+  const cgiUser = values['cgi-user'] ?? user;
+  if (user !== null && cgiUser !== user)
+    throw new UsageError('--cgi-user differs from --user: once porta is not root, programs run as its own user');
+  const statusPath = values['status-path'] ?? null;
+  if (statusPath !== null && !statusPath.startsWith('/'))
+    throw new UsageError('--status-path is a path, like /.porta/status');
+  const trustProxy = ranges('trust-proxy', values['trust-proxy']);
+  if (values['proxy-protocol'] === true && trustProxy.length === 0)
+    throw new UsageError('--proxy-protocol needs --trust-proxy: whose PROXY header is to be believed?');
+  const accessLog = values['access-log'] ?? defaultSettings.accessLog;
   return {
     kind: 'serve',
     rootGiven: root !== undefined,
@@ -217,6 +312,16 @@ export function parseCommandLine(argv: string[]): Parsed {
           : { cert: certFile, key: keyFile, passwordFile: values['tls-password-file'] ?? null },
       protocol: protocol(values.protocol),
       cgi: values['no-cgi'] !== true,
+      workers: workerCount(values.workers),
+      balance: oneOf('balance', values.balance, ['shared', 'round-robin'] as const, defaultSettings.balance),
+      user,
+      accessLog,
+      logFormat: oneOf('log-format', values['log-format'], ['common', 'combined', 'json'] as const, 'common'),
+      errorLog: values['error-log'] ?? null,
+      statusPath,
+      statusAllow: ranges('status-allow', values['status-allow']),
+      trustProxy,
+      proxyProtocol: values['proxy-protocol'] === true,
       cacheControl:
         cacheControl === undefined ? defaultSettings.cacheControl : cacheControl === 'none' ? null : cacheControl,
       parser: oneOf<ParserKind>('parser', values.parser, ['wasm', 'native'], defaultSettings.parser),
@@ -227,7 +332,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : `.${e}`)),
       cgiInterpreters: interpreters,
       cgiExplicitInterpreters: explicit,
-      cgiUser: values['cgi-user'] ?? null,
+      cgiUser,
       cgiStdout: oneOf<CgiStdoutMode>(
         'cgi-stdout',
         values['cgi-stdout'],

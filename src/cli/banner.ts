@@ -29,7 +29,15 @@ export function banner({ settings, listening, cgiUser, cgiLauncher }: BannerFact
   if (settings.protocol === '1.0') lines.push('  answering as HTTP/1.0: one request a connection (-p HTTP/1.0)');
   lines.push(`  ${cgiLine(settings, cgiUser)}`);
   lines.push(`  llhttp ${effectiveParserKind(settings.parser)}, programs started via ${cgiLauncher}`);
+  lines.push(`  ${processLine(settings)}`);
   return `${lines.join('\n')}\n`;
+}
+
+function processLine(settings: Settings): string {
+  const workers = settings.workers === 1 ? '1 worker' : `${settings.workers} workers (${settings.balance})`;
+  const user = settings.user === null ? '' : `, serving as ${settings.user}`;
+  const sockets = settings.listenFds.length > 0 ? `, on ${settings.listenFds.length} inherited socket(s)` : '';
+  return `${workers} under primary pid ${process.pid}${user}${sockets}; SIGTERM drains (grace ${settings.limits.graceMs / 1000} s), SIGHUP restarts, SIGUSR1 reopens logs`;
 }
 
 function cgiLine(settings: Settings, cgiUser: string): string {

@@ -68,6 +68,8 @@ export interface Exchange {
 
   /** A line for the error log, tagged with the request. */
   logError(message: string): void;
+  /** How long the program behind this answer ran (µs), for the access log. */
+  noteUpstream(us: number): void;
   /**
    * Wrap an I/O callback: an exception thrown in it fails this exchange alone
    * (500 if nothing was sent, else an abort), logged with the request.

@@ -80,6 +80,9 @@ export class RedirectedExchange implements Exchange {
   handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void {
     this.#inner.handOff(withHead, ready);
   }
+  noteUpstream(us: number): void {
+    this.#inner.noteUpstream(us);
+  }
   logError(message: string): void {
     this.#inner.logError(`(redirected to ${this.request.target}) ${message}`);
   }

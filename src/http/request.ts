@@ -25,6 +25,12 @@ export class Request {
   readonly versionMinor: number;
   readonly rawHeaders: string[];
   readonly peer: Peer;
+  /**
+   * Who the client is: the peer's address, or what a trusted proxy said
+   * (X-Forwarded-For, Forwarded, PROXY protocol; see http/forwarded.ts).
+   * REMOTE_ADDR and the access log use this.
+   */
+  client: string;
   readonly startedAt: number;
 
   constructor(head: RequestHead, peer: Peer) {
@@ -40,6 +46,7 @@ export class Request {
     this.versionMinor = head.versionMajor === 1 && head.versionMinor > 1 ? 1 : head.versionMinor;
     this.rawHeaders = head.rawHeaders;
     this.peer = peer;
+    this.client = peer.remoteAddress;
     this.startedAt = performance.now();
   }
 

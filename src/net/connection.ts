@@ -53,7 +53,8 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.socket = socket;
     this.#ctx = ctx;
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
-    this.#reader = new RequestReader(this, ctx.settings.parser, ctx.settings.limits, this.#report.peer);
+    const { parser, limits, proxyProtocol } = ctx.settings;
+    this.#reader = new RequestReader(this, parser, limits, this.#report.peer, ctx.trusted, proxyProtocol);
     this.#report.trace?.(`accepted from ${this.#report.peer.remoteAddress} port ${this.#report.peer.remotePort}`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#record(() => (this.#peerEnded = true)));
@@ -98,6 +99,11 @@ export class Connection implements ReaderHost, ExchangeHost {
   /** Server shutdown: an idle connection closes now, a busy one after its response. */
   shutdown(): void {
     this.#record(() => (this.#shutdown = true));
+  }
+
+  /** The shutdown grace is over: whatever is still in flight is cut. */
+  abandon(): void {
+    this.#destroy();
   }
 
   // ---- the reader's events (ReaderHost) -------------------------------------------
@@ -176,6 +182,8 @@ export class Connection implements ReaderHost, ExchangeHost {
     const reader = this.#reader;
     switch (this.#state) {
       case 'idle':
+        // A PROXY header missing or bad (--proxy-protocol): the bytes were never HTTP, nothing is answered.
+        if (reader.refused !== null) return this.#refuse(reader.refused);
         if (reader.failure !== null) return this.#answerFailure();
         if (reader.begun) return this.#enter('readingHead');
         if (this.#canParse()) return this.#parse();
@@ -314,8 +322,15 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#reader.nextRequest();
     const state = exchange.state;
     if (state === 'aborted') exchange.logError(`response aborted: ${exchange.abortReason}`);
-    if (state !== 'gone')
-      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, exchange.closeAfter);
+    if (state !== 'gone') {
+      this.#report.answered(
+        exchange.request,
+        exchange.status,
+        exchange.bytesSent,
+        exchange.closeAfter,
+        exchange.upstreamUs,
+      );
+    }
     if (state === 'gone') return this.#destroy();
     // Cut short: what was written still goes, then the FIN, so the client
     // sees the truncation (no length reached, no last chunk); a reset where
@@ -351,14 +366,16 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#reader.failure = null;
     const exchange = this.#exchange;
     this.#exchange = null;
-    if (exchange !== null) this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true);
+    if (exchange !== null) {
+      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true, exchange.upstreamUs);
+    }
     this.#close();
   }
 
   /** The program that had the socket as its stdout is done with it. */
   #takeBack(exchange: ConnectionExchange): void {
     this.#exchange = null;
-    this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true);
+    this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true, exchange.upstreamUs);
     // Both launchers left the fd blocking: make it non-blocking before Node
     // reads it again (lingering close); if that cannot be done, just close.
     if (!restoreNonBlocking(this.socket)) return this.#destroy();
@@ -408,6 +425,12 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#enter('closing');
     this.#reader.discard();
     this.socket.end();
+  }
+
+  /** Refused before any HTTP: logged, then closed without an answer. */
+  #refuse(reason: string): void {
+    this.#report.error(null, `connection refused: ${reason}`);
+    this.#destroy();
   }
 
   #destroy(): void {

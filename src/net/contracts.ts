@@ -4,6 +4,7 @@
 // be read without the other.
 
 import type { Settings } from '../config';
+import type { AddressRanges } from '../http/cidr';
 import type { Dispatch, Exchange } from '../http/exchange';
 import type { ResponseVersion } from '../http/response';
 import type { Log } from '../log';
@@ -19,6 +20,8 @@ export interface ConnectionContext {
   trace: Trace | null;
   /** The listener speaks TLS (HTTPS): the socket carries encrypted bytes. */
   secure: boolean;
+  /** --trust-proxy: peers whose forwarding headers (and PROXY header) say who the client is. */
+  trusted: AddressRanges;
   /** The server is shutting down: finish the current response, then close. */
   readonly draining: boolean;
   onClosed(connection: Connection): void;

@@ -52,6 +52,7 @@ export class ConnectionExchange implements Exchange {
   #drainCallback: (() => void) | null = null;
   #closeCallbacks: Array<() => void> = [];
   #overflowLogged = false;
+  #upstreamUs: number | null = null;
 
   constructor(host: ExchangeHost, request: Request, options: ExchangeOptions) {
     this.#host = host;
@@ -76,6 +77,10 @@ export class ConnectionExchange implements Exchange {
   /** The response said (or has come to need) Connection: close. */
   get closeAfter(): boolean {
     return this.#closeAfter;
+  }
+  /** How long a CGI program took (µs), for the access log; null when none ran. */
+  get upstreamUs(): number | null {
+    return this.#upstreamUs;
   }
   get abortReason(): string {
     return this.#abortReason;
@@ -328,6 +333,10 @@ export class ConnectionExchange implements Exchange {
 
   logError(message: string): void {
     this.#host.logError(this, message);
+  }
+
+  noteUpstream(us: number): void {
+    this.#upstreamUs = us;
   }
 
   contain<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void {

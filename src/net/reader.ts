@@ -5,11 +5,14 @@
 // each fact means in its state.
 
 import type { Limits } from '../config';
+import type { AddressRanges } from '../http/cidr';
+import { clientAddress } from '../http/forwarded';
 import { parseErrorName, type RequestError } from '../http/errors';
 import { createParser, type ParserKind, type ParserSink, type RequestHead, type RequestParser } from '../http/parser';
 import { type Peer, Request } from '../http/request';
 import type { HeaderList } from '../http/response';
 import { type HeadVerdict, validateHead } from './head';
+import { readProxyHeader } from './proxy-protocol';
 
 /** A request that no handler will see, answered from the errors table. */
 export interface Failure {
@@ -48,16 +51,33 @@ export class RequestReader implements ParserSink {
   /** The parser stopped at a message end: resume() and feed #input (even empty) next. */
   #paused = false;
   #bodyBytes = 0;
+  readonly #trusted: AddressRanges;
+  /** --proxy-protocol: the connection's first bytes are a PROXY header, still to be read. */
+  #proxyHeader: boolean;
+  /** Why the connection is refused before any HTTP (a PROXY header missing or bad): closed, not answered. */
+  refused: string | null = null;
 
-  constructor(host: ReaderHost, kind: ParserKind, limits: Limits, peer: Peer) {
+  constructor(
+    host: ReaderHost,
+    kind: ParserKind,
+    limits: Limits,
+    peer: Peer,
+    trusted: AddressRanges,
+    proxyHeader: boolean,
+  ) {
     this.#host = host;
     this.#limits = limits;
     this.#peer = peer;
+    this.#trusted = trusted;
+    this.#proxyHeader = proxyHeader;
+    if (proxyHeader && !trusted.has(peer.remoteAddress))
+      this.refused = `PROXY header from ${peer.remoteAddress}, not a trusted proxy`;
     this.#parser = createParser(kind, this, { maxHeaderSize: limits.maxHeaderSize });
   }
 
   /** Something for the parser: bytes, or the (possibly empty) rest after a message end. */
   get hasInput(): boolean {
+    if (this.#proxyHeader) return false; // nothing is HTTP until the PROXY header is read
     return this.#input !== null || this.#paused;
   }
 
@@ -65,6 +85,30 @@ export class RequestReader implements ParserSink {
   receive(chunk: Buffer): void {
     const input = this.#input;
     this.#input = input === null || input.length === 0 ? chunk : Buffer.concat([input, chunk]);
+    if (this.#proxyHeader && this.refused === null) this.#readProxyHeader();
+  }
+
+  /** The PROXY header ahead of HTTP: the peer becomes the client it names. */
+  #readProxyHeader(): void {
+    const input = this.#input as Buffer;
+    const header = readProxyHeader(input);
+    switch (header.kind) {
+      case 'more':
+        return; // held in #input, unparsed, until it is whole (bounded: a v2 header at most 4 KiB)
+      case 'bad':
+        this.refused = header.reason;
+        this.#input = null;
+        return;
+      case 'done':
+        this.#proxyHeader = false;
+        if (header.client !== null) {
+          this.#peer.remoteAddress = header.client.address;
+          this.#peer.remotePort = header.client.port;
+        }
+        this.#host.trace?.(`PROXY header: the client is ${this.#peer.remoteAddress} port ${this.#peer.remotePort}`);
+        this.#input = header.length === input.length ? null : input.subarray(header.length);
+        return;
+    }
   }
 
   /** Drop what was not parsed (the connection is closing). */
@@ -133,6 +177,7 @@ export class RequestReader implements ParserSink {
       `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`,
     );
     const request = new Request(head, this.#peer);
+    if (!this.#trusted.empty) request.client = clientAddress(request, this.#trusted);
     const verdict = validateHead(request, head, this.#limits);
     if (verdict.error !== null) {
       return this.#fail(verdict.error.name, verdict.error.detail, request, verdict.extraHeaders);

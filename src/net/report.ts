@@ -29,9 +29,17 @@ export class ConnectionReport {
   }
 
   /** A request answered (`request` null when no request line was understood). */
-  answered(request: LoggedRequest | null, status: number, bytes: number, closes: boolean): void {
+  answered(
+    request: (LoggedRequest & { readonly client: string }) | null,
+    status: number,
+    bytes: number,
+    closes: boolean,
+    upstreamUs: number | null = null,
+  ): void {
     this.trace?.(`answered ${status}, ${bytes} body bytes${closes ? ', then close' : ''}`);
-    this.#log.access(this.peer.remoteAddress, request, status, bytes);
+    if (this.#log.enabled) {
+      this.#log.access({ client: request?.client ?? this.peer.remoteAddress, request, status, bytes, upstreamUs });
+    } else this.#log.answers++;
   }
 
   error(request: LoggedRequest | null, message: string): void {

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childrenOf } from './probe';
 import type { Mode } from './requests';
 
 export const CLI = join(__dirname, '..', '..', 'src', 'cli.js');
@@ -19,7 +20,10 @@ export interface ExitInfo {
 
 export interface PortaProcess {
   mode: Mode;
+  /** The serving process: porta's one worker (its fds, memory and programs are what is checked). */
   pid: number;
+  /** The primary: it only starts and replaces the worker. */
+  primaryPid: number;
   port: number;
   /** Set when the process exited; `expected` once we stopped it ourselves. */
   exit: ExitInfo | null;
@@ -54,15 +58,29 @@ export function startPorta(root: string, mode: Mode, startedAt: number): Promise
   const logDir = process.env['CHAOS_SERVER_LOG'];
   if (logDir !== undefined) child.stderr.pipe(createWriteStream(join(logDir, `${mode}.log`)));
   child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString('utf8');
+    const text = d.toString('utf8');
+    stderr += text;
     if (stderr.length > 2 * STDERR_KEEP) stderr = stderr.slice(-STDERR_KEEP);
+    // The primary replaces a worker that dies: for chaos that is porta crashing, as an exit would be.
+    const died = /worker \d+ \(pid \d+\) died: (?:exit code (\d+)|signal (\w+))/.exec(text);
+    if (died !== null && proc.exit === null) {
+      const signal = (died[2] as NodeJS.Signals | undefined) ?? null;
+      proc.exit = { code: died[1] === undefined ? null : Number(died[1]), signal, atMs: Date.now() - startedAt };
+      dead(proc.exit);
+    }
   });
-  const exited = new Promise<ExitInfo>((resolve) => {
+  let dead: (info: ExitInfo) => void = () => undefined;
+  const workerDied = new Promise<ExitInfo>((resolve) => {
+    dead = resolve;
+  });
+  const primaryExited = new Promise<ExitInfo>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() - startedAt }));
   });
+  const exited = Promise.race([primaryExited, workerDied]);
   const proc: PortaProcess = {
     mode,
-    pid: child.pid ?? -1,
+    pid: -1,
+    primaryPid: child.pid ?? -1,
     port: 0,
     exit: null,
     expected: false,
@@ -76,8 +94,11 @@ export function startPorta(root: string, mode: Mode, startedAt: number): Promise
       if (proc.exit !== null) return;
       proc.expected = true;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        if (proc.pid > 0) process.kill(proc.pid, 'SIGKILL');
+      }, 3000);
+      await primaryExited;
       clearTimeout(timer);
     },
   };
@@ -104,6 +125,9 @@ export function startPorta(root: string, mode: Mode, startedAt: number): Promise
       if (port !== null) {
         proc.port = port;
         clearTimeout(timer);
+        const worker = childrenOf(proc.primaryPid).find((p) => p.comm === 'node');
+        if (worker === undefined) return reject(new Error(`porta (${mode}) listens, but its worker is not found`));
+        proc.pid = worker.pid;
         resolve(proc);
       }
     });

@@ -4,6 +4,7 @@
 // guard that turns an escaped exception into a failure, a heap sampler, and
 // the command-line flags.
 
+import { AddressRanges } from '../../src/http/cidr';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Settings } from '../../src/config';
@@ -36,7 +37,7 @@ export class Probe {
 
   constructor(settings: Settings, dispatch: Dispatch, highWaterMark: number) {
     this.socket = new FakeSocket({ highWaterMark });
-    this.#log = new Log(false, {
+    this.#log = new Log(true, 'common', {
       access: (text) => {
         for (const line of text.split('\n')) if (line !== '') this.access.push(parseAccess(line));
       },
@@ -57,6 +58,7 @@ export class Probe {
       trace: TRACE,
       draining: false,
       secure: false,
+      trusted: new AddressRanges([]),
       onClosed: () => {
         this.onClosedCalls++;
       },
@@ -101,7 +103,7 @@ export interface AccessLine {
 }
 
 function parseAccess(line: string): AccessLine {
-  const m = /^\S+ - - \[[^\]]*\] "(.*)" (\d{3}) \S+ \S+$/.exec(line);
+  const m = /^\S+ - - \[[^\]]*\] "(.*)" (\d{3}) \S+ \S+ \S+$/.exec(line);
   if (m === null) return { method: null, target: null, status: 0 };
   const request = m[1] as string;
   if (request === '-') return { method: null, target: null, status: Number(m[2]) };

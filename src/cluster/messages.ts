@@ -1,0 +1,30 @@
+// What the primary and its workers say to each other over the cluster's IPC
+// channel. Plain data, one union a direction, so both ends switch on `type`.
+
+import type { Listening, ServerStats } from '../server';
+
+/** Worker → primary. */
+export type FromWorker =
+  | { type: 'listening'; listening: Listening[]; cgiUser: string; cgiLauncher: string }
+  /** The worker could not start (a port in use, a certificate): said once by the primary, then exit 1. */
+  | { type: 'fatal'; message: string }
+  /** The status page asks for every worker's stats; `id` matches the answer. */
+  | { type: 'status?'; id: number }
+  | { type: 'stats'; id: number; stats: ServerStats };
+
+/** Primary → worker. */
+export type ToWorker =
+  /** Stop gracefully (SIGTERM, or an old worker after SIGHUP). */
+  | { type: 'drain'; graceMs: number }
+  /** SIGUSR1: reopen the log files. */
+  | { type: 'reopen' }
+  | { type: 'stats?'; id: number }
+  | { type: 'status'; id: number; workers: ServerStats[] };
+
+export function isFromWorker(message: unknown): message is FromWorker {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string';
+}
+
+export function isToWorker(message: unknown): message is ToWorker {
+  return isFromWorker(message);
+}
