@@ -62,11 +62,16 @@ test: build lint test-deps
 	npx tap 'build/test/**/*.test.js'
 
 # What the tests take from Debian (CI and new machines start bare): openssl
-# makes the HTTPS tests' certificate, curl is their real client. Installed only
-# when missing; if that fails, those tests fail and say why.
-TEST_PROGRAMS := openssl curl
+# makes the HTTPS tests' certificate, curl is their real client; haproxy and
+# nginx are the load balancers in front of porta in test/ops/front.test.ts
+# (deploy/haproxy.cfg, deploy/nginx.conf). Installed only when missing (both
+# live in /usr/sbin, which a PATH may lack); if that fails, those tests fail
+# and say why.
+TEST_PROGRAMS := openssl curl haproxy nginx
 test-deps:
-	@missing=""; for p in $(TEST_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(TEST_PROGRAMS); do \
+	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "test-deps: installing$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

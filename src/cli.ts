@@ -89,7 +89,7 @@ function worker(settings: Settings): void {
   const workers = settings.workers;
   const limits = settings.limits;
   const fds = process.env['PORTA_LISTEN_FDS'];
-  void runWorker({
+  runWorker({
     settings: {
       ...settings,
       listenFds: fds === undefined ? [] : fds.split(',').map(Number),

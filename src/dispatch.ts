@@ -54,14 +54,21 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
   const notes = note === null || options.launcher !== undefined ? [] : [note];
   const choice = chooseCgiUser(settings.cgiUser, lookupUser);
   if (choice.kind === 'error') throw new StartupError(choice.message);
-  const user: RunAs | null = choice.kind === 'switch' ? choice.user : null;
-  const cgiUser = choice.kind === 'switch' ? choice.user.name : `${choice.name} (${choice.why})`;
-  if (user !== null) {
-    const blocked = unreachableFolder(user, root.realRoot);
+  // --user: the whole worker becomes that user once it listens, so programs
+  // inherit it; there will be no root left to switch with.
+  const servedAs = settings.user !== null && choice.kind === 'switch';
+  const user: RunAs | null = choice.kind === 'switch' && !servedAs ? choice.user : null;
+  const cgiUser =
+    choice.kind !== 'switch'
+      ? `${choice.name} (${choice.why})`
+      : servedAs
+        ? `${choice.user.name} (--user)`
+        : choice.user.name;
+  if (choice.kind === 'switch') {
+    const blocked = unreachableFolder(choice.user, root.realRoot);
     if (blocked !== null) {
-      notes.push(
-        `CGI programs run as ${user.name}, who cannot enter ${blocked}: they will fail (403/500) until it can`,
-      );
+      const who = servedAs ? `porta serves as ${choice.user.name}` : `CGI programs run as ${choice.user.name}`;
+      notes.push(`${who}, who cannot enter ${blocked}: requests will fail (403/500) until it can`);
     }
   }
 

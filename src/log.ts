@@ -56,6 +56,8 @@ export interface LogSink {
   error(text: string): void;
   /** Close and reopen files (logrotate moved them away). */
   reopen?(): void;
+  /** Everything written reaches the files (before the process exits). */
+  close?(): Promise<void>;
 }
 
 export const PROCESS_SINK: LogSink = {
@@ -94,12 +96,31 @@ export function fileSink(accessPath: string | null, errorPath: string | null): L
       if (access !== null && accessPath !== null) access = again(access, accessPath);
       if (error !== null && errorPath !== null) error = again(error, errorPath);
     },
+    // File writes are asynchronous: process.exit() right after the last one
+    // would lose it. (stdout and stderr, as pipes or files, write synchronously.)
+    close: () =>
+      Promise.all(
+        [access, error].map(
+          (stream) => new Promise<void>((resolve) => (stream === null ? resolve() : stream.end(resolve))),
+        ),
+      ).then(() => undefined),
   };
 }
 
-/** A field for a quoted CLF field: quotes, backslashes and control bytes escaped. */
+/**
+ * A field for a quoted CLF field: quotes, backslashes, control bytes and every
+ * byte past ASCII escaped as \xhh, as Apache and nginx do. Header values are
+ * bytes read as latin1; written out as they are, the log's UTF-8 would turn a
+ * byte 0xE9 into "é" and a client's UTF-8 "é" into "Ã©": a line must say what
+ * was sent, in ASCII.
+ */
 function quotable(text: string): string {
-  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/["\\\x00-\x1f\x7f-\uffff]/g, (c) => {
+    const code = c.charCodeAt(0);
+    // Beyond latin1 (not from a parser, which reads bytes): its UTF-8 bytes.
+    const bytes = code <= 0xff ? [code] : [...Buffer.from(c, 'utf8')];
+    return bytes.map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
+  });
 }
 
 export class Log {
@@ -173,5 +194,11 @@ export class Log {
   reopen(): void {
     this.flush();
     this.#sink.reopen?.();
+  }
+
+  /** The last lines written out, the files closed. */
+  close(): Promise<void> {
+    this.flush();
+    return this.#sink.close?.() ?? Promise.resolve();
   }
 }

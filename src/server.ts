@@ -47,6 +47,8 @@ export interface Porta {
   stats(): ServerStats;
   /** SIGUSR1: reopen the log files. */
   reopenLogs(): void;
+  /** A second stop signal: every program's group is killed now (the process exits next). */
+  killPrograms(): void;
 }
 
 /** Why listening failed, said in one line (the CLI prints it and exits 1). */
@@ -199,27 +201,35 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
       for (const server of servers) server.close();
       for (const connection of connections) connection.shutdown();
       return new Promise<void>((resolve) => {
+        // Done when no connection is left and every program is reaped: a
+        // process that exits with a program still running would leave it
+        // behind (its KILL timer lives here).
+        const finished = (): boolean => connections.size === 0 && handlers.cgi.active === 0;
         const done = (): void => {
           clearInterval(sweep);
           clearInterval(poll);
           clearTimeout(grace);
-          log.flush();
-          resolve();
+          void log.close().then(resolve);
         };
-        // The grace is over: programs still running are stopped, connections cut.
+        // The grace is over: programs still running get TERM (then KILL after
+        // the kill grace), connections are cut.
         const grace = setTimeout(() => {
           handlers.cgi.stopAll();
           for (const connection of connections) connection.abandon();
         }, graceMs);
         const poll = setInterval(() => {
-          if (connections.size === 0) done();
+          if (finished()) done();
         }, 20);
-        if (connections.size === 0) done();
+        if (finished()) done();
       });
     },
     stats: () => stats(),
     reopenLogs() {
       log.reopen();
+    },
+    killPrograms() {
+      handlers.cgi.stopAll(true);
+      log.flush();
     },
   };
 }

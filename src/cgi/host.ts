@@ -60,8 +60,13 @@ export class CgiHost {
   }
 
   /** The server stops: every program still running is sent TERM (KILL after the grace). */
-  stopAll(): void {
-    for (const run of this.#runs) run.stop();
+  stopAll(now = false): void {
+    for (const run of this.#runs) run.stop(now);
+  }
+
+  /** Runs started and not yet reaped (a stopping server waits for them). */
+  get active(): number {
+    return this.#runs.size;
   }
 
   /** Programs running now, and requests waiting for a slot. */

@@ -315,10 +315,11 @@ export class CgiRun {
   }
 
   /** The server's grace is over: the program is stopped (TERM, then KILL). */
-  stop(): void {
+  /** The server stops: TERM (then KILL after the kill grace), or KILL at once (`now`: a second signal). */
+  stop(now = false): void {
     if (this.#stage === 'done') return;
     this.#stopped ??= 'server stopping';
-    this.#kill('SIGTERM');
+    this.#kill(now ? 'SIGKILL' : 'SIGTERM');
     if (this.#child === null) this.#finishRun();
   }
 

@@ -16,6 +16,8 @@ export type FromWorker =
 export type ToWorker =
   /** Stop gracefully (SIGTERM, or an old worker after SIGHUP). */
   | { type: 'drain'; graceMs: number }
+  /** A second signal: kill the programs, exit now. */
+  | { type: 'exit' }
   /** SIGUSR1: reopen the log files. */
   | { type: 'reopen' }
   | { type: 'stats?'; id: number }

@@ -49,6 +49,8 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
   const workers = new Map<number, WorkerInfo>();
   let generation = 0;
   let stopping = false;
+  /** 0 for a drain that ran its course; 1 once a second signal cut it short. */
+  let exitCode = 0;
   let announced = false;
   let backoffMs = BACKOFF_MIN_MS;
   let statsId = 0;
@@ -143,7 +145,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     workers.delete(worker.id);
     if (info === undefined) return;
     if (stopping) {
-      if (workers.size === 0) process.exit(0);
+      if (workers.size === 0) process.exit(exitCode);
       return;
     }
     if (info.leaving) return; // an old worker done draining after SIGHUP
@@ -160,9 +162,15 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
 
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      // The second signal: now.
-      for (const w of workers.values()) w.worker.process.kill('SIGKILL');
-      process.exit(1);
+      // The second signal: now. Workers kill their programs' groups and exit;
+      // one that cannot within a moment is killed.
+      exitCode = 1;
+      for (const w of workers.values()) send(w, { type: 'exit' });
+      setTimeout(() => {
+        for (const w of workers.values()) w.worker.process.kill('SIGKILL');
+        process.exit(1);
+      }, 300);
+      return;
     }
     stopping = true;
     if (signal === 'SIGINT') process.stdout.write('\nKeyboard interrupt received, exiting.\n');

@@ -13,9 +13,10 @@ export class AddressRanges {
   constructor(ranges: readonly string[]) {
     this.#empty = ranges.length === 0;
     for (const range of ranges) {
-      const [address = '', prefix] = range.split('/');
+      const [address = '', prefix, ...more] = range.split('/');
       const family = isIP(address);
-      if (family === 0) throw new Error(`"${range}" is not an address or a CIDR range`);
+      // "10.0.0.0/8/9" is a typo, not 10.0.0.0/8: a trust list is not guessed at.
+      if (family === 0 || more.length > 0) throw new Error(`"${range}" is not an address or a CIDR range`);
       const type = family === 4 ? 'ipv4' : 'ipv6';
       if (prefix === undefined) {
         this.#list.addAddress(address, type);

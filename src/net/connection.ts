@@ -404,13 +404,13 @@ export class Connection implements ReaderHost, ExchangeHost {
     }
     const status = ERROR_STATUS[failure.error.name];
     this.#report.error(request, `${status}: ${failure.error.detail}`);
-    this.socket.write(
-      closingErrorResponse(status, failure.error.detail, failure.extra, {
-        headOnly: request?.method === 'HEAD',
-        version: this.#ctx.settings.protocol,
-      }),
-    );
-    this.#report.answered(request, status, 0, true);
+    const response = closingErrorResponse(status, failure.error.detail, failure.extra, {
+      headOnly: request?.method === 'HEAD',
+      version: this.#ctx.settings.protocol,
+    });
+    this.socket.write(response);
+    // The log counts body bytes, as for every answer: the page after the head.
+    this.#report.answered(request, status, response.length - (response.indexOf('\r\n\r\n') + 4), true);
     this.#close();
   }
 

@@ -6,7 +6,7 @@
 //   v1: "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n" (at most 107 bytes)
 //   v2: a 12-byte signature, version/command, family, length, addresses, TLVs
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 
 export type ProxyHeader =
   | { kind: 'more' } // not all of it yet
@@ -44,12 +44,35 @@ function readV1(data: Buffer): ProxyHeader {
   const length = end + 2;
   if (words[1] === 'UNKNOWN') return { kind: 'done', client: null, length };
   if (words.length !== 6) return { kind: 'bad', reason: 'PROXY v1 line malformed' };
-  const [, family, source, , sourcePort] = words as [string, string, string, string, string, string];
-  const valid = family === 'TCP4' ? isIPv4(source) : family === 'TCP6' ? isIPv6(source) : false;
-  const port = Number(sourcePort);
-  if (!valid || !/^\d{1,5}$/.test(sourcePort) || port > 65535)
+  const [, family = '', source = '', destination = '', sourcePort = '', destinationPort = ''] = words;
+  // The whole line is checked, the destination too: a line that is wrong
+  // anywhere (a lone LF folded into its last word, say) is not believed at all.
+  const valid = family === 'TCP4' ? isIPv4 : family === 'TCP6' ? isPlainIPv6 : null;
+  if (valid === null || !valid(source) || !valid(destination) || !isPort(sourcePort) || !isPort(destinationPort))
     return { kind: 'bad', reason: 'PROXY v1 addresses malformed' };
-  return { kind: 'done', client: { address: source, port }, length };
+  const address = family === 'TCP6' ? ipv6Text(source) : source;
+  return { kind: 'done', client: { address, port: Number(sourcePort) }, length };
+}
+
+/** An IPv6 address another host can mean: no zone index ("fe80::1%eth0" is only this host's). */
+function isPlainIPv6(text: string): boolean {
+  return isIPv6(text) && !text.includes('%');
+}
+
+/** The spec's port: decimal 0-65535, and no leading zeros ("to avoid any possible confusion with octal"). */
+function isPort(text: string): boolean {
+  return /^(?:0|[1-9]\d{0,4})$/.test(text) && Number(text) <= 65535;
+}
+
+/**
+ * A v1 IPv6 address in its usual text form (lower case, shortened); an IPv4
+ * client in IPv6 form (::ffff:192.0.2.1) as plain IPv4, the way a dual-stack
+ * socket's peer is named (net/report.ts plainAddress), so REMOTE_ADDR and the
+ * log say the same for a client however it arrived.
+ */
+function ipv6Text(text: string): string {
+  const canonical = new SocketAddress({ address: text, family: 'ipv6' }).address;
+  return canonical.startsWith('::ffff:') && canonical.includes('.') ? canonical.slice(7) : canonical;
 }
 
 function readV2(data: Buffer): ProxyHeader {
@@ -76,9 +99,14 @@ function readV2(data: Buffer): ProxyHeader {
     case 0x21: {
       // TCP over IPv6
       if (size < 36) return { kind: 'bad', reason: 'PROXY v2 IPv6 addresses short' };
+      const port = body.readUInt16BE(32);
+      // An IPv4 client in IPv6 form (::ffff:0:0/96, what a balancer bound to [::]
+      // sends): named as IPv4, as a dual-stack socket's peer is (see ipv6Text).
+      if (body.readUInt32BE(0) === 0 && body.readUInt32BE(4) === 0 && body.readUInt32BE(8) === 0xffff)
+        return { kind: 'done', client: { address: [...body.subarray(12, 16)].join('.'), port }, length };
       const groups: string[] = [];
       for (let i = 0; i < 16; i += 2) groups.push(body.readUInt16BE(i).toString(16));
-      return { kind: 'done', client: { address: compressIPv6(groups), port: body.readUInt16BE(32) }, length };
+      return { kind: 'done', client: { address: compressIPv6(groups), port }, length };
     }
     case 0x00: // UNSPEC
       return { kind: 'done', client: null, length };
