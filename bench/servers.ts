@@ -13,6 +13,8 @@ export const SERVER_NAMES = [
   'porta',
   'porta-pipe',
   'porta-base',
+  'porta-mc',
+  'porta-mc-rr',
   'node',
   'python',
   'nginx',
@@ -75,6 +77,8 @@ export function unavailable(name: ServerName): string | null {
   switch (name) {
     case 'porta':
     case 'porta-pipe':
+    case 'porta-mc':
+    case 'porta-mc-rr':
       return existsSync(PORTA_CLI) ? null : `${PORTA_CLI} missing (run make build)`;
     case 'porta-base':
       if (PORTA_BASE_CLI === null) return 'skipped: set PORTA_BASE to a built checkout to compare with';
@@ -130,10 +134,15 @@ export async function startServer(
   switch (name) {
     case 'porta':
     case 'porta-pipe':
-    case 'porta-base': {
+    case 'porta-base':
+    case 'porta-mc':
+    case 'porta-mc-rr': {
       const cli = name === 'porta-base' ? (PORTA_BASE_CLI as string) : PORTA_CLI;
       const args = [cli, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
       if (name === 'porta-pipe') args.push('--cgi-stdout', 'pipe');
+      // All cores: one worker a core, sharing the socket or dealt connections by the primary.
+      if (name === 'porta-mc') args.push('--workers', 'auto', '--balance', 'shared');
+      if (name === 'porta-mc-rr') args.push('--workers', 'auto', '--balance', 'round-robin');
       if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
       // For experiments: extra porta flags, e.g. PORTA_BENCH_ARGS='--cgi-nice 10'.
       args.push(...(process.env['PORTA_BENCH_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''));

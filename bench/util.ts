@@ -4,7 +4,7 @@
 // load generators (closeload, keepload) share.
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 const children = new Set<ChildProcess>();
@@ -168,6 +168,37 @@ export function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (m === null || m[1] === undefined) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/**
+ * VmRSS summed over a server's process tree (porta's primary and workers,
+ * nginx's master and workers), in MiB. Pages shared between the processes
+ * (the node binary, say) count once per process: a multi-process server is
+ * overstated a little, never understated.
+ */
+export function treeRssMiB(pid: number): number {
+  const parents = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  for (const queue = [pid]; queue.length > 0; ) {
+    const next = queue.pop() as number;
+    try {
+      total += rssMiB(next);
+    } catch {
+      continue; // exited meanwhile
+    }
+    queue.push(...(parents.get(next) ?? []));
+  }
+  return total;
 }
 
 /** The soft limit on open files of this process (from /proc/self/limits). */

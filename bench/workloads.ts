@@ -9,9 +9,10 @@ import { keepLoad } from './keepload';
 import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
 import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
-import { openFileLimit, rssMiB, sleep, spawnTracked, type LoadResult } from './util';
+import { availableParallelism } from 'node:os';
+import { openFileLimit, sleep, spawnTracked, treeRssMiB, type LoadResult } from './util';
 
-export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'parser'] as const;
+export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'parser'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export function isWorkloadName(name: string): name is WorkloadName {
@@ -47,6 +48,8 @@ async function serverWorkload(
     ratioMetric: 'rps' | 'mibps';
     ratioNote: string;
     servers: { name: ServerName; skip: string | undefined }[];
+    /** The row the others are compared with (default porta). */
+    reference?: ServerName;
     load(port: number, durationS: number): Promise<Sample>;
     /** Measured in turn with the servers (the CGI start-up floor). */
     extraSteps?: Step[];
@@ -87,7 +90,7 @@ async function serverWorkload(
       title: spec.title,
       tool: spec.tool,
       ratioMetric: spec.ratioMetric,
-      reference: 'porta',
+      reference: spec.reference ?? 'porta',
       ratioNote: spec.ratioNote,
       steps,
       notes: spec.notes ?? [],
@@ -131,6 +134,41 @@ function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promis
             'python closes every connection (HTTP/1.0), and its listen backlog is 5 (socketserver): ' +
               'with 50 connections SYNs are dropped and retried after 1 s, 3 s…, hence its latency and timeouts',
           ]),
+    ],
+  });
+}
+
+/**
+ * W8 and W9, all cores: porta with a worker a core, both ways of handing
+ * connections to workers (the shared socket, and the primary dealing them
+ * round-robin), porta with one worker, nginx with 2 workers, lighttpd. W8 is
+ * W1's keep-alive load; W9 opens a connection per request, where the primary
+ * of round-robin accepts every one.
+ */
+function allCores(ctx: Context, docroot: Docroot, name: 'W8' | 'W9'): Promise<WorkloadResult> {
+  const cores = availableParallelism();
+  // porta-mc is the reference: always there; the others when --server asks for them (or no --server).
+  const names: ServerName[] = ['porta-mc', 'porta-mc-rr', 'porta', 'nginx-2w', 'lighttpd'];
+  const servers = names.filter((s) => s === 'porta-mc' || ctx.wants(s)).map((n) => ({ name: n, skip: undefined }));
+  const keepAlive = name === 'W8';
+  return serverWorkload(ctx, docroot, {
+    name,
+    title: keepAlive
+      ? `GET /1k.bin, 50 connections, keep-alive: porta --workers auto (${cores} here) against nginx with 2 workers`
+      : `GET /1k.bin, 32 loops of connect + one request (Connection: close): porta --workers auto (${cores} here)`,
+    tool: keepAlive ? 'autocannon' : 'bench/closeload.ts',
+    ratioMetric: 'rps',
+    ratioNote: 'porta-mc req/s ÷ row req/s',
+    reference: 'porta-mc',
+    servers,
+    load: keepAlive
+      ? (port, durationS) => cannon({ port, path: '/1k.bin', connections: 50, durationS })
+      : async (port, durationS) =>
+          closeSample(await closeLoad({ port, path: '/1k.bin', expect: '', connections: 32, durationS })),
+    notes: [
+      'porta-mc: --workers auto --balance shared (every worker accepts from the one socket: SCHED_NONE)',
+      'porta-mc-rr: --workers auto --balance round-robin (the primary accepts and hands each connection to a worker)',
+      `the load generator runs in the bench's own process on the same ${cores} cores, competing with every server alike`,
     ],
   });
 }
@@ -271,12 +309,12 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
       const server = started.server;
       try {
         await sleep(300);
-        const before = rssMiB(server.pid);
+        const before = treeRssMiB(server.pid);
         const t0 = performance.now();
         const idle = await openIdle(server.port, '/1k.bin', count);
         const openSeconds = (performance.now() - t0) / 1000;
         await sleep(1000);
-        const rss = rssMiB(server.pid);
+        const rss = treeRssMiB(server.pid);
         const open = idle.open();
         idle.closeAll();
         return {
@@ -302,7 +340,7 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
   );
   return runAlternating(ctx, {
     name: 'W7',
-    title: `${count.toLocaleString('en-US')} idle keep-alive connections: server VmRSS`,
+    title: `${count.toLocaleString('en-US')} idle keep-alive connections: VmRSS of the server's processes`,
     tool: 'own client (bench/idle.ts)',
     ratioMetric: 'rss',
     reference: 'porta',
@@ -360,6 +398,9 @@ export function runWorkload(name: WorkloadName, ctx: Context, docroot: Docroot):
       return w6(ctx, docroot);
     case 'W7':
       return w7(ctx, docroot);
+    case 'W8':
+    case 'W9':
+      return allCores(ctx, docroot, name);
     case 'parser':
       return parserWorkload(ctx);
   }

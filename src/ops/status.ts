@@ -2,9 +2,12 @@
 // stub_status and Apache's mod_status: uptime, connections accepted and
 // refused, connections by the state machine's own state names, answers and
 // answers per second, CGI programs running and queued — per worker and in
-// all. HTML for people, `?format=json` for machines. Loopback peers only,
-// unless --status-allow names more (the socket's peer: a forwarded address
-// never opens it).
+// all. HTML for people, `?format=json` for machines. Loopback clients only,
+// unless --status-allow names more. The client is the one porta believes:
+// the socket's peer, or, from a --trust-proxy peer only, the address that
+// proxy forwarded (so behind nginx on the same machine a remote client is not
+// "loopback" just because nginx is; a client's own X-Forwarded-For never
+// counts, since porta reads the chain from the right past trusted hops).
 
 import escapeHtml from 'escape-html';
 import type { Exchange } from '../http/exchange';
@@ -30,8 +33,8 @@ export interface StatusSource {
 }
 
 export function serveStatus(exchange: Exchange, source: StatusSource, allow: AddressRanges): void {
-  const peer = exchange.request.peer.remoteAddress;
-  if (!LOOPBACK_RANGES.has(peer) && !allow.has(peer)) return exchange.sendError(403, 'the status page is not for you');
+  const client = exchange.request.client;
+  if (!LOOPBACK_RANGES.has(client) && !allow.has(client)) return exchange.sendError(403, 'the status page is not for you');
   const method = exchange.request.method;
   if (method !== 'GET' && method !== 'HEAD') {
     return exchange.sendError(405, `${method} is not allowed here`, [['Allow', 'GET, HEAD']]);

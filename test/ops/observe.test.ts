@@ -765,8 +765,8 @@ t.test('the status page by the PROXY header peer: 403 for 203.0.113.7', async (t
   // 203.0.113.7 is a trusted proxy here, so its X-Forwarded-For names the client (the program sees it)…
   const xff: Ask = { before: proxyLine('203.0.113.7'), headers: [['X-Forwarded-For', '127.0.0.1']] };
   t.equal((await ask(port, '/cgi-bin/addr.sh', xff)).body.toString().split(' ')[0], '127.0.0.1');
-  // …but a forwarded address never opens the status page: the peer does.
-  t.equal((await ask(port, STATUS, xff)).status, 403, 'X-Forwarded-For: 127.0.0.1 does not open it');
+  // …and the page goes by that client, as porta believes it: a trusted proxy vouches for it.
+  t.equal((await ask(port, STATUS, xff)).status, 200, 'a trusted proxy forwarding a loopback client opens it');
   t.equal((await ask(port, STATUS, { before: proxyLine('127.0.0.5') })).status, 200, 'a PROXY-named loopback peer');
   t.equal((await ask(port, STATUS, { before: 'PROXY UNKNOWN\r\n' })).status, 200, 'UNKNOWN keeps the real peer');
 });
@@ -788,6 +788,24 @@ t.test('--status-allow 203.0.113.0/24 opens it to that range only', async (t) =>
   t.equal((JSON.parse(r.body.toString()) as StatusReport).workers.length, 1);
   t.equal((await ask(server.port, STATUS, { before: proxyLine('203.0.114.7') })).status, 403, 'next door: 403');
   t.equal((await ask(server.port, STATUS, { before: proxyLine('127.0.0.1') })).status, 200, 'loopback still');
+});
+
+t.test('behind a trusted proxy on this machine, the status page goes by the forwarded client', async (t) => {
+  // nginx in front on the same machine: every peer is 127.0.0.1, so the peer
+  // alone would open the page to the whole network.
+  const site = makeSite(t);
+  const server = await startCli(t, site.dir, ['--quiet', '--status-path', STATUS, '--trust-proxy', '127.0.0.1']);
+  const remote = await ask(server.port, STATUS, { headers: [['X-Forwarded-For', '203.0.113.9']] });
+  t.equal(remote.status, 403, 'a remote client forwarded by the trusted proxy: 403');
+  const local = await ask(server.port, STATUS, { headers: [['X-Forwarded-For', '127.0.0.1']] });
+  t.equal(local.status, 200, 'a local client through it: 200');
+  const forged = await ask(server.port, STATUS, {
+    localAddress: '127.0.0.2',
+    headers: [['X-Forwarded-For', '127.0.0.1']],
+  });
+  t.equal(forged.status, 200, 'an untrusted loopback peer is itself loopback (its header ignored)');
+  const chain = await ask(server.port, STATUS, { headers: [['X-Forwarded-For', '127.0.0.1, 203.0.113.9']] });
+  t.equal(chain.status, 403, 'a client that writes 127.0.0.1 itself stays on the left: 403');
 });
 
 // ---- --trust-proxy end to end ------------------------------------------------------
