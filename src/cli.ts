@@ -10,16 +10,17 @@ import { chooseCgiUser } from './cgi/user';
 import { HELP, parseCommandLine, type Parsed, rootProblem, UsageError } from './cli/args';
 import { banner } from './cli/banner';
 import { runPrimary } from './cluster/primary';
-import { runWorker } from './cluster/worker';
 import type { Settings } from './config';
-import { StartupError } from './dispatch';
-import { llhttpVersions } from './http/parser';
 import { SERVER_NAME, SERVER_VERSION } from './http/response';
-import { ListenError } from './server';
 
 export { parseCommandLine } from './cli/args';
 
+// The primary loads only what it needs (the command line, the banner, the
+// cluster): the server, the parsers and the CGI machinery are the workers'.
+// That keeps the process that serves nothing near Node's own footprint.
+
 function versionText(): string {
+  const { llhttpVersions } = require('./http/parser') as typeof import('./http/parser');
   const v = llhttpVersions();
   return (
     `${SERVER_NAME} ${SERVER_VERSION}\nnode ${process.version}\n` +
@@ -70,10 +71,7 @@ function primary(settings: Settings, rootGiven: boolean): void {
   runPrimary(
     { ...settings, listenFds: fds },
     {
-      ready: (listening, cgiUser, cgiLauncher) =>
-        void process.stdout.write(
-          banner({ settings: { ...settings, listenFds: fds }, listening, cgiUser, cgiLauncher }),
-        ),
+      ready: (facts) => void process.stdout.write(banner({ settings: { ...settings, listenFds: fds }, ...facts })),
       fatal: (message) => fail(message, 1),
       log: (message) => void process.stderr.write(`[${new Date().toISOString()}] porta: ${message}\n`),
       // SIGHUP: the command line (and its --config file) read again for the new workers' count.
@@ -86,6 +84,9 @@ function primary(settings: Settings, rootGiven: boolean): void {
 }
 
 function worker(settings: Settings): void {
+  const { runWorker } = require('./cluster/worker') as typeof import('./cluster/worker');
+  const { StartupError } = require('./dispatch') as typeof import('./dispatch');
+  const { ListenError } = require('./server') as typeof import('./server');
   const workers = settings.workers;
   const limits = settings.limits;
   const fds = process.env['PORTA_LISTEN_FDS'];
@@ -104,12 +105,61 @@ function worker(settings: Settings): void {
   });
 }
 
+/**
+ * --workers 0: no primary. One process listens, serves and takes the signals
+ * itself: SIGTERM/SIGINT drain (a second one exits now), SIGUSR1 reopens the
+ * logs; a SIGHUP restart and a replaced worker need a primary. The smallest
+ * footprint, and one process to watch when studying a request with --trace.
+ */
+async function single(settings: Settings, rootGiven: boolean): Promise<void> {
+  const problem = rootProblem(settings.root, rootGiven);
+  if (problem !== null) fail(problem, 1);
+  const { createPorta, ListenError } = require('./server') as typeof import('./server');
+  const { StartupError } = require('./dispatch') as typeof import('./dispatch');
+  const { effectiveParserKind } = require('./http/parser') as typeof import('./http/parser');
+  const { dropPrivileges } = require('./cluster/privileges') as typeof import('./cluster/privileges');
+  const listenFds = inheritedSockets();
+  let porta: ReturnType<typeof createPorta>;
+  let listening: Awaited<ReturnType<ReturnType<typeof createPorta>['listen']>>;
+  try {
+    porta = createPorta({ ...settings, listenFds });
+    listening = await porta.listen();
+    if (settings.user !== null) dropPrivileges(settings.user);
+  } catch (err) {
+    if (err instanceof StartupError || err instanceof ListenError || err instanceof UsageError) fail(err.message, 1);
+    throw err;
+  }
+  const { cgiUser, cgiLauncher } = porta;
+  const parser = effectiveParserKind(settings.parser);
+  process.stdout.write(banner({ settings: { ...settings, listenFds }, listening, cgiUser, cgiLauncher, parser }));
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      porta.killPrograms();
+      process.exit(1);
+    }
+    stopping = true;
+    if (signal === 'SIGINT') process.stdout.write('\nKeyboard interrupt received, exiting.\n');
+    void porta.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGUSR1', () => porta.reopenLogs());
+  process.on('SIGHUP', () =>
+    process.stderr.write('porta: SIGHUP restarts workers, and --workers 0 has none: ignored\n'),
+  );
+}
+
 function main(): void {
   const parsed = parse();
   if (parsed.kind === 'help') return void process.stdout.write(HELP);
   if (parsed.kind === 'version') return void process.stdout.write(versionText());
-  if (cluster.isPrimary) primary(parsed.settings, parsed.rootGiven);
-  else worker(parsed.settings);
+  if (!cluster.isPrimary) return worker(parsed.settings);
+  if (parsed.settings.workers === 0) {
+    single(parsed.settings, parsed.rootGiven).catch((err: Error) => fail(err.message, 1));
+    return;
+  }
+  primary(parsed.settings, parsed.rootGiven);
 }
 
 if (require.main === module) main();

@@ -63,7 +63,8 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --cgi-nice N             niceness added to programs, 0-19 (default: 0)
 
 Operations (README, "Operations"):
-  --workers N|auto         serving processes under one primary (default: 1; auto: one a core)
+  --workers N|auto         serving processes under one primary (default: 1; auto: one a core;
+                           0: no primary, one process does everything — no SIGHUP restart)
   --balance shared|round-robin  workers accept from the shared socket (default), or the primary deals connections
   --grace S                SIGTERM/SIGHUP: seconds answers in flight may take to finish (default: 10)
   --user NAME              bind as root, then serve (and run programs) as NAME
@@ -159,7 +160,7 @@ export function withConfigFile(
 /** --workers: a count, or auto (the cores this process may use). */
 function workerCount(value: string | undefined): number {
   if (value === 'auto') return availableParallelism();
-  return count('workers', value, defaultSettings.workers);
+  return count('workers', value, defaultSettings.workers, 0);
 }
 
 /** Comma-separated address ranges, checked now (a typo is a usage error, not an open door). */

@@ -5,7 +5,6 @@
 import { resolve } from 'node:path';
 import type { Settings } from '../config';
 import { LOOPBACK } from '../config';
-import { effectiveParserKind } from '../http/parser';
 import { SERVER_VERSION } from '../http/response';
 import type { Listening } from '../server';
 
@@ -14,9 +13,11 @@ export interface BannerFacts {
   listening: Listening[];
   cgiUser: string;
   cgiLauncher: string;
+  /** The llhttp build the workers run (the one asked for, or wasm when Node's is missing). */
+  parser: string;
 }
 
-export function banner({ settings, listening, cgiUser, cgiLauncher }: BannerFacts): string {
+export function banner({ settings, listening, cgiUser, cgiLauncher, parser }: BannerFacts): string {
   const folder = resolve(settings.root);
   const addresses = listening.map((l) => l.address).join(' and ');
   const port = listening[0]?.port ?? settings.port;
@@ -28,12 +29,16 @@ export function banner({ settings, listening, cgiUser, cgiLauncher }: BannerFact
     lines.push('  HTTPS (TLS 1.2+); over TLS CGI programs answer through a pipe, and nph- scripts are refused');
   if (settings.protocol === '1.0') lines.push('  answering as HTTP/1.0: one request a connection (-p HTTP/1.0)');
   lines.push(`  ${cgiLine(settings, cgiUser)}`);
-  lines.push(`  llhttp ${effectiveParserKind(settings.parser)}, programs started via ${cgiLauncher}`);
+  lines.push(`  llhttp ${parser}, programs started via ${cgiLauncher}`);
   lines.push(`  ${processLine(settings)}`);
   return `${lines.join('\n')}\n`;
 }
 
 function processLine(settings: Settings): string {
+  if (settings.workers === 0) {
+    const user = settings.user === null ? '' : `, serving as ${settings.user}`;
+    return `one process (--workers 0), pid ${process.pid}${user}; SIGTERM drains (grace ${settings.limits.graceMs / 1000} s), SIGUSR1 reopens logs`;
+  }
   const workers = settings.workers === 1 ? '1 worker' : `${settings.workers} workers (${settings.balance})`;
   const user = settings.user === null ? '' : `, serving as ${settings.user}`;
   const sockets = settings.listenFds.length > 0 ? `, on ${settings.listenFds.length} inherited socket(s)` : '';

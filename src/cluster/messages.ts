@@ -5,7 +5,7 @@ import type { Listening, ServerStats } from '../server';
 
 /** Worker → primary. */
 export type FromWorker =
-  | { type: 'listening'; listening: Listening[]; cgiUser: string; cgiLauncher: string }
+  | { type: 'listening'; listening: Listening[]; cgiUser: string; cgiLauncher: string; parser: string }
   /** The worker could not start (a port in use, a certificate): said once by the primary, then exit 1. */
   | { type: 'fatal'; message: string }
   /** The status page asks for every worker's stats; `id` matches the answer. */

@@ -17,7 +17,7 @@ import { type FromWorker, isFromWorker, type ToWorker } from './messages';
 
 export interface PrimaryEvents {
   /** The first generation listens: say so (the banner). */
-  ready(listening: Listening[], cgiUser: string, cgiLauncher: string): void;
+  ready(facts: { listening: Listening[]; cgiUser: string; cgiLauncher: string; parser: string }): void;
   /** A worker could not start: say it once, exit 1. */
   fatal(message: string): void;
   log(message: string): void;
@@ -72,9 +72,12 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     switch (message.type) {
       case 'listening':
         info.listening = true;
+        // Asked to leave while it was starting (a message before its listener
+        // existed would have been lost): it drains now.
+        if (info.leaving) return send(info, { type: 'drain', graceMs: settings.limits.graceMs });
         if (!announced && [...workers.values()].every((w) => w.generation !== info.generation || w.listening)) {
           announced = true;
-          events.ready(message.listening, message.cgiUser, message.cgiLauncher);
+          events.ready(message);
         }
         retireOlderThan(info.generation);
         return;
@@ -135,7 +138,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     for (const w of workers.values()) {
       if (w.generation < gen && !w.leaving) {
         w.leaving = true;
-        send(w, { type: 'drain', graceMs: settings.limits.graceMs });
+        if (w.listening) send(w, { type: 'drain', graceMs: settings.limits.graceMs });
       }
     }
   };
@@ -180,7 +183,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
       );
     for (const w of workers.values()) {
       w.leaving = true;
-      send(w, { type: 'drain', graceMs: settings.limits.graceMs });
+      if (w.listening) send(w, { type: 'drain', graceMs: settings.limits.graceMs }); // else once it listens
     }
     if (workers.size === 0) process.exit(0);
     // Beyond the grace and the programs' kill grace, a worker that hangs is killed.

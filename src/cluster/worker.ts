@@ -6,6 +6,7 @@
 
 import cluster from 'node:cluster';
 import type { Settings } from '../config';
+import { effectiveParserKind } from '../http/parser';
 import { createPorta, type Porta, type ServerStats } from '../server';
 import { type FromWorker, isToWorker, type ToWorker } from './messages';
 import { dropPrivileges } from './privileges';
@@ -92,7 +93,8 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
     });
     const listening = await server.listen();
     if (settings.user !== null) dropPrivileges(settings.user);
-    tell({ type: 'listening', listening, cgiUser: server.cgiUser, cgiLauncher: server.cgiLauncher });
+    const parser = effectiveParserKind(settings.parser);
+    tell({ type: 'listening', listening, cgiUser: server.cgiUser, cgiLauncher: server.cgiLauncher, parser });
     return server;
   };
   start().then(

@@ -34,7 +34,8 @@ export interface StatusSource {
 
 export function serveStatus(exchange: Exchange, source: StatusSource, allow: AddressRanges): void {
   const client = exchange.request.client;
-  if (!LOOPBACK_RANGES.has(client) && !allow.has(client)) return exchange.sendError(403, 'the status page is not for you');
+  if (!LOOPBACK_RANGES.has(client) && !allow.has(client))
+    return exchange.sendError(403, 'the status page is not for you');
   const method = exchange.request.method;
   if (method !== 'GET' && method !== 'HEAD') {
     return exchange.sendError(405, `${method} is not allowed here`, [['Allow', 'GET, HEAD']]);

@@ -82,7 +82,9 @@ export async function startCli(
   options: { command?: string[]; env?: NodeJS.ProcessEnv; waitForBanner?: boolean } = {},
 ): Promise<RunningCli> {
   const command = options.command ?? [process.execPath, CLI];
-  const { NODE_OPTIONS: _, ...env } = { ...process.env, ...options.env };
+  // Without tap's NODE_OPTIONS (its loader hooks) and NODE_V8_COVERAGE (every process
+  // would write a coverage file at exit): a server has no business with either.
+  const { NODE_OPTIONS: _, NODE_V8_COVERAGE: __, ...env } = { ...process.env, ...options.env };
   const spawnOptions: SpawnOptions = { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] };
   const child = spawn(command[0] as string, [...command.slice(1), ...args], spawnOptions);
   let stdout = '';

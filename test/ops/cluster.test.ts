@@ -273,3 +273,23 @@ t.test('--user: bind a privileged port as root, then serve and run programs as t
   porta.signal('SIGTERM');
   t.same(await porta.exited, { code: 0, signal: null }, 'exit 0');
 });
+
+t.test('--workers 0: one process serves and takes the signals itself', async (t) => {
+  const porta = await startCli(t, [...BASE, '--workers', '0', '--grace', '5']);
+  t.match(porta.stdout(), /one process \(--workers 0\)/, 'the banner says so');
+  t.same(porta.workers(), [], 'no worker processes');
+  t.ok(isFile(await new KeepAliveClient(porta.port).get('/file.bin')), 'served');
+  porta.signal('SIGHUP');
+  t.ok(await waitUntil(() => /SIGHUP .* ignored/.test(porta.stderr())), 'SIGHUP is said to be ignored');
+  t.ok(isFile(await new KeepAliveClient(porta.port).get('/file.bin')), 'and it still serves');
+  const inFlight = new KeepAliveClient(porta.port).get('/cgi-bin/slow.sh');
+  await sleep(300);
+  porta.signal('SIGTERM');
+  const answer = await inFlight;
+  t.equal(
+    answer.kind === 'ok' ? answer.body.toString() : JSON.stringify(answer),
+    'slept\n',
+    'the answer in flight finished',
+  );
+  t.same(await porta.exited, { code: 0, signal: null }, 'exit 0');
+});
