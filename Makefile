@@ -39,9 +39,11 @@ typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
 # The connection's state diagram in docs/PROTOCOL.md, redrawn from the state
-# table in src/net/states.ts (test/docs/ fails when the checked-in one differs).
-docs: build
+# table in src/net/states.ts (test/docs/ fails when the checked-in one differs),
+# and the flow page's screenshot in docs/flow.png (from the Chromium test).
+docs: build test-deps
 	$(NODE) build/scripts/state-diagram.js --write
+	PORTA_SCREENSHOT=1 npx tap build/test/ops/flow.test.js
 
 # Formatting and lint rules in biome.jsonc; `make format` rewrites the tree.
 lint: install
@@ -64,11 +66,13 @@ test: build lint test-deps
 # What the tests take from Debian (CI and new machines start bare): openssl
 # makes the HTTPS tests' certificate, curl is their real client; haproxy and
 # nginx are the load balancers in front of porta in test/ops/front.test.ts
-# (deploy/haproxy.cfg, deploy/nginx.conf). Installed only when missing (both
-# live in /usr/sbin, which a PATH may lack); if that fails, those tests fail
-# and say why.
-TEST_PROGRAMS := openssl curl haproxy nginx
-test-deps:
+# (deploy/haproxy.cfg, deploy/nginx.conf); chromium (/usr/bin/chromium) is the
+# browser test/ops/flow.test.ts drives through playwright-core (an npm
+# devDependency, hence `install`; playwright's own browsers are never fetched).
+# Installed only when missing (haproxy and nginx live in /usr/sbin, which a
+# PATH may lack); if that fails, those tests fail and say why.
+TEST_PROGRAMS := openssl curl haproxy nginx chromium
+test-deps: install
 	@missing=""; for p in $(TEST_PROGRAMS); do \
 	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
 	done; \

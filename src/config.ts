@@ -54,6 +54,12 @@ export interface Limits {
    * most about two of these (one read, one queued on the socket).
    */
   staticReadChunk: number;
+  /**
+   * Bodies this long or longer (and too big for the cache) go out with
+   * sendfile(2) on plain-text connections (--no-sendfile: never); shorter
+   * ones stream.
+   */
+  staticSendfileMin: number;
   /** How long a stat() result is trusted (ms). */
   statCacheMs: number;
   /**
@@ -89,6 +95,7 @@ export const defaultLimits: Limits = {
   // 512 KiB: fewer syscalls and loop turns per MiB; W3 measured 0.85× nginx at
   // 256 KiB and 1.14× at 512 KiB in the same runs.
   staticReadChunk: 512 * 1024,
+  staticSendfileMin: 64 * 1024,
   statCacheMs: 1_000,
   graceMs: 10_000,
 };
@@ -150,6 +157,14 @@ export interface Settings {
   quiet: boolean;
   /** One stderr line per connection event (states, parser events, answers). */
   trace: boolean;
+  /** --trace-format: text lines, or JSON lines for tools. */
+  traceFormat: 'text' | 'json';
+  /** --trace-bytes: bytes of a read or a head shown. */
+  traceBytes: number;
+  /** --flow: the live flow page at /.porta/flow (loopback clients only, unless --status-allow names more). */
+  flow: boolean;
+  /** Large static bodies by sendfile(2) when the addon is built (--no-sendfile: always streamed through Node). */
+  sendfile: boolean;
   /** Serve files whose name starts with a dot. Off: they are 404, as if absent. */
   dotfiles: boolean;
   /** URL path prefixes whose files run as CGI programs. */
@@ -196,6 +211,10 @@ export const defaultSettings: Settings = {
   parser: 'wasm',
   quiet: false,
   trace: false,
+  traceFormat: 'text',
+  traceBytes: 256,
+  flow: false,
+  sendfile: true,
   dotfiles: false,
   cgiDirs: ['/cgi-bin', '/htbin'],
   cgiExtensions: [],

@@ -4,6 +4,8 @@
 // no encoding trick or symlink can route around it.
 
 import type { Settings } from './config';
+import { endFlowStreams, FLOW_PATH, serveFlow } from './ops/flow';
+import type { Tracer } from './trace';
 import { CgiHost } from './cgi/host';
 import type { Launcher, RunAs } from './cgi/launcher';
 import { chooseLauncher } from './cgi/launchers';
@@ -26,6 +28,8 @@ export interface Handlers {
   /** Things to say at start-up (a launcher fallback, a root the CGI user cannot reach). */
   notes: string[];
   dispatch: Dispatch;
+  /** The server is stopping: end the streams that never end on their own (the flow page's). */
+  endStreams(): void;
 }
 
 export class StartupError extends Error {}
@@ -35,6 +39,8 @@ export interface HandlerOptions {
   launcher?: Launcher;
   /** Where the status page gets its numbers (the server gives it). */
   status?: StatusSource;
+  /** What the flow page shows live (--flow); null when nothing traces. */
+  tracer?: Tracer | null;
 }
 
 export function createHandlers(settings: Settings, options: HandlerOptions = {}): Handlers {
@@ -47,11 +53,15 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     cacheBytes: limits.staticCacheBytes,
     readChunk: limits.staticReadChunk,
     cacheControl: settings.cacheControl,
+    sendfile: settings.sendfile ? { minLength: limits.staticSendfileMin, sendTimeoutMs: limits.sendTimeoutMs } : null,
   });
   const chosen = chooseLauncher(settings.cgiSpawn);
   const { note, lookupUser } = chosen;
   const launcher = options.launcher ?? chosen.launcher;
   const notes = note === null || options.launcher !== undefined ? [] : [note];
+  if (staticFiles.sendfileUnavailable !== null) {
+    notes.push(`large files stream through Node, not sendfile(2): ${staticFiles.sendfileUnavailable}`);
+  }
   const choice = chooseCgiUser(settings.cgiUser, lookupUser);
   if (choice.kind === 'error') throw new StartupError(choice.message);
   // --user: the whole worker becomes that user once it listens, so programs
@@ -73,13 +83,20 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
   }
 
   const statusAllow = new AddressRanges(settings.statusAllow);
+  const tracer = options.tracer ?? null;
   const dispatch = (exchange: Exchange): void => {
     const path = exchange.request.path;
     if (settings.statusPath !== null && path === settings.statusPath && options.status !== undefined) {
+      exchange.trace?.('dispatch', 'the status page', { handler: 'status' });
       return serveStatus(exchange, options.status, statusAllow);
+    }
+    // --flow: the live flow page and its event stream (src/ops/flow.ts).
+    if (settings.flow && tracer !== null && (path === FLOW_PATH || path.startsWith(`${FLOW_PATH}/`))) {
+      return serveFlow(exchange, tracer, statusAllow);
     }
     if (path === '*') {
       // RFC 9110 §9.3.7: "OPTIONS *" asks about the server as a whole.
+      exchange.trace?.('dispatch', 'OPTIONS *: the server itself answers', { handler: 'options' });
       exchange.sendHead(204, [['Allow', SERVER_ALLOW]], { kind: 'none' });
       exchange.end();
       return;
@@ -114,5 +131,9 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     },
   });
 
-  return { staticFiles, cgi, launcher, cgiUser, notes, dispatch };
+  /** Streams that would last for ever (the flow page's) end when the server stops. */
+  const endStreams = (): void => {
+    if (tracer !== null) endFlowStreams(tracer);
+  };
+  return { staticFiles, cgi, launcher, cgiUser, notes, dispatch, endStreams };
 }

@@ -12,7 +12,7 @@ import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
 import type { WorkerStatus } from './ops/status';
-import { createTrace } from './trace';
+import { type TraceEvent, Tracer } from './trace';
 
 export interface Listening {
   address: string;
@@ -27,6 +27,8 @@ export type ServerStats = WorkerStatus;
 export interface PortaOptions {
   /** Every worker's stats for the status page; without a primary, this process's alone. */
   allStats?: () => Promise<ServerStats[]>;
+  /** Every trace event, as the flow page gets them (tests): tracing is on with it. */
+  traceListener?: (event: TraceEvent) => void;
 }
 
 export interface Porta {
@@ -68,8 +70,15 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   let stats: () => ServerStats = () => {
     throw new Error('stats before the server exists');
   };
+  // One tracer when anything observes (--trace, --flow, a test); none at all otherwise.
+  const observed = settings.trace || settings.flow || options.traceListener !== undefined;
+  const tracer = observed
+    ? new Tracer({ print: settings.trace ? settings.traceFormat : null, bytes: settings.traceBytes })
+    : null;
+  if (tracer !== null && options.traceListener !== undefined) tracer.subscribe(options.traceListener);
   const handlers = createHandlers(settings, {
     status: { all: options.allStats ?? (() => Promise.resolve([stats()])) },
+    tracer,
   });
   for (const note of handlers.notes) log.error(note);
   const connections = new Set<Connection>();
@@ -79,7 +88,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
     settings,
     dispatch: handlers.dispatch,
     log,
-    trace: createTrace(settings.trace),
+    trace: tracer,
     secure,
     trusted: new AddressRanges(settings.trustProxy),
     get draining() {
@@ -199,6 +208,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
     close(graceMs = settings.limits.graceMs) {
       draining = true;
       for (const server of servers) server.close();
+      handlers.endStreams();
       for (const connection of connections) connection.shutdown();
       return new Promise<void>((resolve) => {
         // Done when no connection is left and every program is reaped: a

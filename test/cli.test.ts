@@ -182,6 +182,7 @@ t.test('every flag --help lists is accepted', async (t) => {
     '--status-allow': ['10.0.0.0/8'],
     '--trust-proxy': ['10.0.0.0/8,::1'],
     '--proxy-protocol': [],
+    '--trace-format': ['json'],
   };
   for (const m of help.matchAll(/^\s+(?:-\w, |port, )?(--[a-z-]+)( \S+)?/gm)) {
     const flag = m[1] ?? '';
@@ -311,38 +312,47 @@ t.test('--header-timeout is in seconds, end to end', async (t) => {
   t.equal((await porta.stop()).code, 0);
 });
 
-t.test('--trace narrates a connection on stderr: states, llhttp events, the answer', async (t) => {
-  const running = await start(t, ['--quiet', '--trace']);
-  const { data } = await rawRequest(running.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', {
-    timeoutMs: 3000,
-  });
-  t.equal(parseResponses(data)[0]?.status, 200);
-  t.ok(await waitFor(() => /state closing → closed/.test(running.stderr())), 'the trace reaches the close');
-  const lines = running
-    .stderr()
-    .split('\n')
-    .filter((line) => line.startsWith('trace'))
-    .map((line) => line.replace(/^trace\s+[\d.]+ ms\s+conn \d+\s+/, ''));
-  t.same(
-    lines.filter((line) => !line.startsWith('read ')).map((line) => line.replace(/port \d+$/, 'port <port>')),
-    [
-      'accepted from 127.0.0.1 port <port>',
-      'llhttp head: GET /hello.txt HTTP/1.1, 2 fields',
-      'llhttp message end',
-      'state idle → readingHead',
-      'state readingHead → responding',
-      `answered 200, ${readFileSync(join(SITE, 'hello.txt')).length} body bytes, then close`,
-      'state responding → closing',
-      'state closing → closed',
-    ],
-  );
-  t.equal(
-    running
-      .stdout()
+t.test('--trace prints on stderr, --trace-format json one object a line; --quiet still silences the log', async (t) => {
+  for (const format of ['text', 'json'] as const) {
+    const running = await start(t, ['--quiet', '--trace-format', format, '--workers', '0']);
+    const { data } = await rawRequest(running.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', {
+      timeoutMs: 3000,
+    });
+    t.equal(parseResponses(data)[0]?.status, 200);
+    t.ok(await waitFor(() => /connection closed/.test(running.stderr())), `${format}: the trace reaches the close`);
+    const lines = running
+      .stderr()
       .split('\n')
-      .filter((line) => line.includes('GET /hello.txt')).length,
-    0,
-    '--quiet still silences the access log',
-  );
-  await running.stop();
+      .filter((line) => line !== '');
+    if (format === 'text') {
+      t.ok(
+        lines.every((line) => /^trace\s+[\d.]+ ms\s+conn 1\s+/.test(line)),
+        'every line a trace line of conn 1',
+      );
+      t.ok(
+        lines.some((line) => line.includes('state readingHead → responding')),
+        'states',
+      );
+    } else {
+      const events = lines.map((line) => JSON.parse(line) as { kind: string; conn: number; data: object });
+      t.ok(
+        events.every((e) => e.conn === 1),
+        'one JSON object a line',
+      );
+      t.same(
+        [...new Set(events.map((e) => e.kind))],
+        ['accept', 'read', 'llhttp', 'state', 'dispatch', 'write', 'answer', 'close'],
+        'the kinds of a static GET, in order of first appearance',
+      );
+    }
+    t.equal(
+      running
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('GET /hello.txt')).length,
+      0,
+      '--quiet',
+    );
+    await running.stop();
+  }
 });

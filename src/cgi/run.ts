@@ -53,6 +53,8 @@ export class CgiRun {
   #child: LaunchedChild | null = null;
   /** Socket and nph modes: the lent socket, owned by this run until release(). */
   #handed: HandedSocket | null = null;
+  /** The socket's fd number in porta when it became the program's stdout (for the trace; never used again). */
+  #spawnedOn: number | null = null;
   #relay: CgiRelay | null = null;
   #timer: NodeJS.Timeout | null = null;
   #killTimer: NodeJS.Timeout | null = null;
@@ -153,6 +155,12 @@ export class CgiRun {
     const exchange = this.#exchange;
     const plan = this.#plan;
     const env = buildEnvironment(exchange.request, plan.script, bodyLength, this.#ctx.passEnv, plan.mode);
+    exchange.trace?.(
+      'dispatch',
+      `CGI: ${plan.script.scriptName} runs as ${[plan.program, ...plan.args].join(' ')}; mode ${plan.mode}` +
+        (plan.mode === 'pipe' ? ' (porta parses its header block)' : ' (its stdout will be the client socket)'),
+      { handler: 'cgi', script: plan.script.scriptName, program: plan.program, argv: plan.args, mode: plan.mode, env },
+    );
     const spawn = (stdout: StdoutTarget): void => {
       this.#ctx.launcher
         .launch({
@@ -186,6 +194,7 @@ export class CgiRun {
         return this.#finishRun(); // the client left while porta's head was written
       }
       this.#handed = handed;
+      this.#spawnedOn = fd; // shown by the trace only; the launcher dups it in this same turn
       spawn({ kind: 'socket', fd });
     });
   }
@@ -205,6 +214,7 @@ export class CgiRun {
     this.#child = child;
     this.#stage = 'running';
     this.#armTimeout();
+    if (this.#exchange.trace !== null) this.#traceSpawn(child);
     if (child.stdin !== null && feed !== null) {
       child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
       feed(child.stdin);
@@ -282,8 +292,33 @@ export class CgiRun {
 
   // ---- done ----------------------------------------------------------------------
 
+  /** --trace: the program runs, and what its fd 1 is. */
+  #traceSpawn(child: LaunchedChild): void {
+    const socketFd = this.#spawnedOn;
+    const ms = (performance.now() - this.#launchedAt).toFixed(1);
+    const stdout =
+      socketFd === null
+        ? 'fd 1 is a pipe to porta'
+        : `fd 1 IS the client socket (fd ${socketFd} in porta, dup'd by the launcher, fd 1 in the child)`;
+    this.#exchange.trace?.('spawn', `spawned pid ${child.pid} in ${ms} ms: ${stdout}`, {
+      pid: child.pid,
+      program: this.#plan.program,
+      argv: this.#plan.args,
+      stdout: socketFd === null ? 'pipe' : 'socket',
+      fdInPorta: socketFd,
+      fdInChild: 1,
+    });
+  }
+
   #exited(status: ExitStatus): void {
     this.#reaped = true;
+    const ms = Math.round(performance.now() - this.#launchedAt);
+    this.#exchange.trace?.('exit', `pid ${this.#child?.pid ?? '?'} ${describeExit(status)} after ${ms} ms`, {
+      pid: this.#child?.pid ?? null,
+      code: status.code,
+      signal: status.signal,
+      ms,
+    });
     this.#exchange.noteUpstream(Math.round((performance.now() - this.#launchedAt) * 1000));
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     // Nothing reads the other end of stdin any more: our end goes (a body

@@ -39,8 +39,13 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --cache-control VALUE    Cache-Control for files (default: no-cache, revalidate each time; none: omit)
   --parser wasm|native     llhttp build: undici's WebAssembly (default) or Node's own
   --quiet                  no access log
-  --trace                  one line on stderr per connection event: states, llhttp events, answers
+  --trace                  one line on stderr per connection event: reads, llhttp callbacks, states,
+                           dispatch, CGI spawn and exit, writes, answers
+  --trace-format FORMAT    text (default) or json (one object a line)
+  --trace-bytes N          bytes of each read and head shown (default: 256)
+  --flow                   the live flow page at /.porta/flow (loopback clients only)
   --dotfiles               serve names starting with '.' (default: 404)
+  --no-sendfile            stream large files through Node instead of sendfile(2)
   --header-timeout S       seconds for a whole request head (default: 10)
   --body-timeout S         seconds a request body may stall (default: 10)
   --keepalive-timeout S    seconds an idle connection is kept (default: 5)
@@ -199,7 +204,11 @@ export function parseCommandLine(commandLine: string[]): Parsed {
       parser: { type: 'string' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
+      'trace-format': { type: 'string' },
+      'trace-bytes': { type: 'string' },
+      flow: { type: 'boolean' },
       dotfiles: { type: 'boolean' },
+      'no-sendfile': { type: 'boolean' },
       'header-timeout': { type: 'string' },
       'body-timeout': { type: 'string' },
       'keepalive-timeout': { type: 'string' },
@@ -327,7 +336,11 @@ export function parseCommandLine(commandLine: string[]): Parsed {
         cacheControl === undefined ? defaultSettings.cacheControl : cacheControl === 'none' ? null : cacheControl,
       parser: oneOf<ParserKind>('parser', values.parser, ['wasm', 'native'], defaultSettings.parser),
       quiet: values.quiet === true,
-      trace: values.trace === true,
+      trace: values.trace === true || values['trace-format'] !== undefined,
+      traceFormat: oneOf('trace-format', values['trace-format'], ['text', 'json'] as const, 'text'),
+      traceBytes: count('trace-bytes', values['trace-bytes'], defaultSettings.traceBytes, 0),
+      flow: values.flow === true,
+      sendfile: values['no-sendfile'] !== true,
       dotfiles: values.dotfiles === true,
       cgiDirs,
       cgiExtensions: split(values['cgi-ext']).map((e) => (e.startsWith('.') ? e : `.${e}`)),

@@ -30,6 +30,7 @@ export function banner({ settings, listening, cgiUser, cgiLauncher, parser }: Ba
   if (settings.protocol === '1.0') lines.push('  answering as HTTP/1.0: one request a connection (-p HTTP/1.0)');
   lines.push(`  ${cgiLine(settings, cgiUser)}`);
   lines.push(`  llhttp ${parser}, programs started via ${cgiLauncher}`);
+  if (settings.flow) lines.push(`  the live flow page: ${listening[0]?.url ?? '/'}.porta/flow`);
   lines.push(`  ${processLine(settings)}`);
   return `${lines.join('\n')}\n`;
 }

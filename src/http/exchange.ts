@@ -7,6 +7,7 @@
 // once the exchange is gone every writer call below is a no-op that says
 // 'gone', and onClose() has told the handler to stop. Nothing here throws.
 
+import type { ConnectionTrace } from '../trace';
 import type { Request } from './request';
 import type { HeaderList } from './response';
 
@@ -29,6 +30,8 @@ export interface BodyReader {
 
 export interface Exchange {
   readonly request: Request;
+  /** --trace / --flow: what the handler decides is told here (null when nothing traces). */
+  readonly trace: ConnectionTrace | null;
   /** HEAD: the head goes out, body writes are dropped (RFC 9110 §9.3.2). */
   readonly headOnly: boolean;
   /** True once a response has begun (a head queued, the socket handed off) or the exchange is over. */
@@ -65,6 +68,16 @@ export interface Exchange {
    * the socket until the borrower calls release().
    */
   handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void;
+  /**
+   * Lend the socket for the body only (static files by sendfile): after
+   * sendHead() with a length, the head (and all queued before it) is written
+   * and `ready` runs once it is on the wire, with the socket; null when the
+   * client left or the socket cannot be lent (TLS: porta must encrypt). Until
+   * giveBack(), the exchange writes nothing (write and end say 'gone'); after
+   * it, the handler goes on as usual: end(), more write()s, or abort().
+   * Optional: a handler streams when the exchange has no lendBody.
+   */
+  lendBody?(ready: (socket: LentBody | null) => void): void;
 
   /** A line for the error log, tagged with the request. */
   logError(message: string): void;
@@ -75,6 +88,13 @@ export interface Exchange {
    * (500 if nothing was sent, else an abort), logged with the request.
    */
   contain<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void;
+}
+
+export interface LentBody {
+  /** The socket's fd, read now: valid only in this event-loop turn (dup it at once). null once gone. */
+  fd(): number | null;
+  /** The borrower wrote `bytes` body bytes itself and gives the socket back: counted as sent. */
+  giveBack(bytes: number): void;
 }
 
 export interface HandedSocket {

@@ -2,6 +2,7 @@
 // exchange, answered as if the client had asked GET <location>. The response
 // goes to the original exchange; only the request the handlers see changes.
 
+import type { ConnectionTrace } from '../trace';
 import type { BodyFraming, BodyReader, Exchange, HandedSocket, WriteResult } from './exchange';
 import { Request } from './request';
 import type { HeaderList } from './response';
@@ -39,6 +40,9 @@ export class RedirectedExchange implements Exchange {
 
   get headOnly(): boolean {
     return this.#inner.headOnly;
+  }
+  get trace(): ConnectionTrace | null {
+    return this.#inner.trace;
   }
   get headSent(): boolean {
     return this.#inner.headSent;

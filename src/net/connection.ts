@@ -10,10 +10,10 @@
 import { ERROR_STATUS, type RequestError } from '../http/errors';
 import type { Request } from '../http/request';
 import { closingErrorResponse } from '../http/response';
-import { quoteBytes } from '../trace';
+import { type ConnectionTrace, quoteBytes } from '../trace';
 import type { ConnectionContext, ExchangeHost } from './contracts';
 import { ConnectionExchange } from './exchange';
-import { type HeadVerdict, keepsAlive } from './head';
+import { closeReason, type HeadVerdict } from './head';
 import { type Failure, type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
 import { type ConnectionSocket, restoreNonBlocking } from './socket';
@@ -55,12 +55,11 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
     const { parser, limits, proxyProtocol } = ctx.settings;
     this.#reader = new RequestReader(this, parser, limits, this.#report.peer, ctx.trusted, proxyProtocol);
-    this.#report.trace?.(`accepted from ${this.#report.peer.remoteAddress} port ${this.#report.peer.remotePort}`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#record(() => (this.#peerEnded = true)));
     socket.on('drain', () => this.#onDrain());
     socket.on('error', () => undefined); // 'close' follows; ECONNRESET and EPIPE are ordinary
-    socket.on('close', () => this.#finish());
+    socket.on('close', () => this.#finish('the socket closed'));
   }
 
   get state(): ConnectionState {
@@ -75,7 +74,10 @@ export class Connection implements ReaderHost, ExchangeHost {
   }
 
   #onData(chunk: Buffer): void {
-    this.#report.trace?.(`read ${chunk.length} bytes ${quoteBytes(chunk)}`);
+    this.#report.trace?.('read', `read ${chunk.length} bytes ${quoteBytes(chunk, this.#report.traceBytes)}`, {
+      length: chunk.length,
+      bytes: quoteBytes(chunk, this.#report.traceBytes),
+    });
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'handedOff') return;
     this.#reader.receive(chunk);
     this.#advance();
@@ -108,7 +110,7 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   // ---- the reader's events (ReaderHost) -------------------------------------------
 
-  get trace(): ((event: string) => void) | null {
+  get trace(): ConnectionTrace | null {
     return this.#report.trace;
   }
 
@@ -129,8 +131,8 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   // ---- ExchangeHost ------------------------------------------------------------
 
-  keepAliveAfter(exchange: ConnectionExchange, closeDelimited: boolean, handlerClose: boolean): boolean {
-    return keepsAlive({
+  closeAfter(exchange: ConnectionExchange, closeDelimited: boolean, handlerClose: boolean): string | null {
+    return closeReason({
       clientKeepAlive: exchange.clientKeepAlive,
       requests: this.#requests,
       maxRequests: this.#ctx.settings.limits.maxRequestsPerConnection,
@@ -185,17 +187,18 @@ export class Connection implements ReaderHost, ExchangeHost {
         // A PROXY header missing or bad (--proxy-protocol): the bytes were never HTTP, nothing is answered.
         if (reader.refused !== null) return this.#refuse(reader.refused);
         if (reader.failure !== null) return this.#answerFailure();
-        if (reader.begun) return this.#enter('readingHead');
+        if (reader.begun) return this.#enter('readingHead', 'llhttp: a request began');
         if (this.#canParse()) return this.#parse();
         // Answers may still be queued: FIN after them. A keep-alive that timed out just goes.
-        if (this.#shutdown || this.#peerEnded) return this.#close();
-        if (this.#timedOut) return this.#destroy();
+        if (this.#shutdown) return this.#close('the server is stopping');
+        if (this.#peerEnded) return this.#close('the client closed its side (FIN): no more requests');
+        if (this.#timedOut) return this.#destroy('the keep-alive timeout passed');
         return;
       case 'readingHead':
         if (reader.failure !== null) return this.#answerFailure();
         if (reader.dispatchPending) return this.#dispatch();
         if (this.#canParse()) return this.#parse();
-        if (this.#peerEnded) return this.#close(); // RFC 9112 §9.6: a head cut off is just a close
+        if (this.#peerEnded) return this.#close('the client closed mid-head: just a close (RFC 9112 §9.6)');
         if (this.#timedOut) return this.#fail('headTimeout', 'request head not received in time');
         return;
       case 'readingBody':
@@ -203,7 +206,7 @@ export class Connection implements ReaderHost, ExchangeHost {
         if (exchange === null) return this.#destroy();
         if (reader.requestEnded && !exchange.requestComplete) {
           exchange.deliverEnd();
-          return this.#enter('responding');
+          return this.#enter('responding', 'llhttp: the body ended');
         }
         if (exchange.state === 'aborted' || exchange.state === 'gone') return this.#endExchange();
         if (exchange.state === 'finished') {
@@ -211,7 +214,7 @@ export class Connection implements ReaderHost, ExchangeHost {
           // and cheaper than reading a body nobody wants, unless it is wanted
           // on a persistent connection: then the rest is read and dropped.
           if (exchange.closeAfter) return this.#endExchange();
-          return this.#enter('discarding');
+          return this.#enter('discarding', 'answered before the body ended: the rest is read and dropped');
         }
         if (this.#canParse()) return this.#parse();
         if (this.#peerEnded) return this.#abort(exchange, 'the client closed before the body ended');
@@ -230,7 +233,7 @@ export class Connection implements ReaderHost, ExchangeHost {
           case 'gone':
             return this.#endExchange();
           case 'handedOff':
-            return this.#enter('handedOff');
+            return this.#enter('handedOff', 'the socket is lent to a program as its stdout');
           case 'waiting':
           case 'sending':
             if (this.#timedOut) return this.#sendTimedOut();
@@ -245,8 +248,8 @@ export class Connection implements ReaderHost, ExchangeHost {
         if (this.#canParse()) return this.#parse();
         return;
       case 'draining':
-        if (!this.socket.writableNeedDrain) return this.#enter('idle');
-        if (this.#timedOut) return this.#destroy();
+        if (!this.socket.writableNeedDrain) return this.#enter('idle', 'the client read the answer: the next request');
+        if (this.#timedOut) return this.#destroy('the client stopped reading (--send-timeout)');
         return;
       case 'handedOff':
         if (exchange === null || exchange.state === 'gone') return this.#destroy();
@@ -255,7 +258,7 @@ export class Connection implements ReaderHost, ExchangeHost {
       case 'closing':
         reader.discard(); // dropped: only the peer's FIN is awaited (RFC 9112 §9.6)
         if (this.#peerEnded) return void this.socket.destroySoon();
-        if (this.#timedOut) return this.#destroy();
+        if (this.#timedOut) return this.#destroy('the linger time passed without the peer closing');
         return;
       case 'closed':
         return;
@@ -264,12 +267,12 @@ export class Connection implements ReaderHost, ExchangeHost {
     }
   }
 
-  #enter(state: ConnectionState): void {
+  #enter(state: ConnectionState, cause: string): void {
     const from = this.#state;
     if (!TRANSITIONS[from].includes(state)) {
       throw new Error(`connection: no transition ${from} → ${state}`);
     }
-    this.#report.trace?.(`state ${from} → ${state}`);
+    this.#report.trace?.('state', `state ${from} → ${state} (${cause})`, { from, to: state, cause });
     this.#state = state;
     this.#timedOut = false;
     this.#since = -1;
@@ -306,7 +309,8 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#requests++;
     const complete = this.#reader.requestEnded;
     if (complete) exchange.deliverEnd();
-    this.#enter(complete ? 'responding' : 'readingBody');
+    if (complete) this.#enter('responding', 'the head is dispatched, the request is whole');
+    else this.#enter('readingBody', 'the head is dispatched, its body follows');
     try {
       this.#ctx.dispatch(exchange);
     } catch (err) {
@@ -323,22 +327,21 @@ export class Connection implements ReaderHost, ExchangeHost {
     const state = exchange.state;
     if (state === 'aborted') exchange.logError(`response aborted: ${exchange.abortReason}`);
     if (state !== 'gone') {
-      this.#report.answered(
-        exchange.request,
-        exchange.status,
-        exchange.bytesSent,
-        exchange.closeAfter,
-        exchange.upstreamUs,
-      );
+      const why = exchange.closeAfter ? exchange.closeWhy : this.#shutdown ? 'the server is stopping' : null;
+      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, why, exchange.upstreamUs);
     }
     if (state === 'gone') return this.#destroy();
     // Cut short: what was written still goes, then the FIN, so the client
     // sees the truncation (no length reached, no last chunk); a reset where
     // only a reset can say it (a close-delimited body).
-    if (state === 'aborted') return exchange.cutNeedsReset ? this.#destroy() : this.#close();
-    if (exchange.closeAfter || this.#shutdown) return this.#close();
-    if (this.socket.writableNeedDrain) return this.#enter('draining');
-    return this.#enter('idle');
+    if (state === 'aborted') {
+      const cut = `the answer was cut short (${exchange.abortReason})`;
+      return exchange.cutNeedsReset ? this.#destroy(`${cut}: a reset says so`) : this.#close(cut);
+    }
+    if (exchange.closeAfter) return this.#close(exchange.closeWhy);
+    if (this.#shutdown) return this.#close('the server is stopping');
+    if (this.socket.writableNeedDrain) return this.#enter('draining', 'answered; the client has yet to read it all');
+    return this.#enter('idle', 'answered: keep-alive, the next request');
   }
 
   #abort(exchange: ConnectionExchange, reason: string): void {
@@ -348,7 +351,7 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   /** Only a client that stopped reading is given up on; a slow handler has its own timeout. */
   #sendTimedOut(): void {
-    if (this.socket.writableLength > 0) return this.#destroy();
+    if (this.socket.writableLength > 0) return this.#destroy('the client stopped reading (--send-timeout)');
     this.#extendDeadline();
   }
 
@@ -367,19 +370,21 @@ export class Connection implements ReaderHost, ExchangeHost {
     const exchange = this.#exchange;
     this.#exchange = null;
     if (exchange !== null) {
-      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true, exchange.upstreamUs);
+      const why = 'the request went wrong after its answer';
+      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, why, exchange.upstreamUs);
     }
-    this.#close();
+    this.#close('the request went wrong after its answer');
   }
 
   /** The program that had the socket as its stdout is done with it. */
   #takeBack(exchange: ConnectionExchange): void {
     this.#exchange = null;
-    this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, true, exchange.upstreamUs);
+    // The program wrote its answer to the socket itself: porta never saw those bytes.
+    this.#report.answered(exchange.request, exchange.status, null, exchange.closeWhy, exchange.upstreamUs);
     // Both launchers left the fd blocking: make it non-blocking before Node
     // reads it again (lingering close); if that cannot be done, just close.
     if (!restoreNonBlocking(this.socket)) return this.#destroy();
-    this.#close();
+    this.#close(exchange.closeWhy);
   }
 
   #fail(name: RequestError['name'], detail: string): void {
@@ -410,19 +415,20 @@ export class Connection implements ReaderHost, ExchangeHost {
     });
     this.socket.write(response);
     // The log counts body bytes, as for every answer: the page after the head.
-    this.#report.answered(request, status, response.length - (response.indexOf('\r\n\r\n') + 4), true);
-    this.#close();
+    const bodyBytes = response.length - (response.indexOf('\r\n\r\n') + 4);
+    this.#report.answered(request, status, bodyBytes, `${status} closes the connection (RFC 9112 §9.6)`);
+    this.#close(`${status} closes the connection (RFC 9112 §9.6)`);
   }
 
   // ---- endings -------------------------------------------------------------------
 
   /** FIN after what is queued; read and drop until the peer closes or the linger time ends. */
-  #close(): void {
+  #close(cause: string): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     const exchange = this.#exchange;
     this.#exchange = null;
     exchange?.detach();
-    this.#enter('closing');
+    this.#enter('closing', `${cause}; FIN after the last byte, then wait for the peer's`);
     this.#reader.discard();
     this.socket.end();
   }
@@ -433,16 +439,17 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#destroy();
   }
 
-  #destroy(): void {
+  #destroy(cause = 'porta closed it at once'): void {
     if (this.#state === 'closed') return;
     this.socket.destroy();
-    this.#finish();
+    this.#finish(cause);
   }
 
   /** The socket is gone (destroyed by us, or 'close'): everything still pending stops here, once. */
-  #finish(): void {
+  #finish(cause: string): void {
     if (this.#state === 'closed') return;
-    this.#enter('closed');
+    this.#enter('closed', cause);
+    this.#report.trace?.('close', `connection closed: ${cause}`, { why: cause });
     this.#reader.destroy();
     const exchange = this.#exchange;
     this.#exchange = null;

@@ -8,7 +8,7 @@ import type { AddressRanges } from '../http/cidr';
 import type { Dispatch, Exchange } from '../http/exchange';
 import type { ResponseVersion } from '../http/response';
 import type { Log } from '../log';
-import type { Trace } from '../trace';
+import type { ConnectionTrace, Tracer } from '../trace';
 import type { Connection } from './connection';
 import type { ConnectionSocket } from './socket';
 
@@ -16,8 +16,8 @@ export interface ConnectionContext {
   settings: Settings;
   dispatch: Dispatch;
   log: Log;
-  /** --trace: observes transitions and parser events; null when off. */
-  trace: Trace | null;
+  /** --trace or --flow: observes every step; null when neither is on. */
+  trace: Tracer | null;
   /** The listener speaks TLS (HTTPS): the socket carries encrypted bytes. */
   secure: boolean;
   /** --trust-proxy: peers whose forwarding headers (and PROXY header) say who the client is. */
@@ -29,8 +29,10 @@ export interface ConnectionContext {
 
 export interface ExchangeHost {
   readonly socket: ConnectionSocket;
-  /** Keep-alive after this response? Asked once, when its head is written. */
-  keepAliveAfter(exchange: ExchangeView, closeDelimited: boolean, handlerClose: boolean): boolean;
+  /** The connection's trace (null when nothing traces). */
+  readonly trace: ConnectionTrace | null;
+  /** Why the connection closes after this response, or null to keep it. Asked once, when its head is written. */
+  closeAfter(exchange: ExchangeView, closeDelimited: boolean, handlerClose: boolean): string | null;
   /** The exchange's state changed (finished, aborted, handed off, wants body): advance. */
   exchangeChanged(): void;
   logError(exchange: ExchangeView, message: string): void;

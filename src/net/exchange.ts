@@ -4,8 +4,9 @@
 // the connection (ExchangeHost) asks, never writes it. Once the exchange is
 // gone every writer call is a no-op returning 'gone'.
 
-import type { BodyFraming, BodyReader, Exchange, HandedSocket, WriteResult } from '../http/exchange';
+import type { BodyFraming, BodyReader, Exchange, HandedSocket, LentBody, WriteResult } from '../http/exchange';
 import type { Request } from '../http/request';
+import type { ConnectionTrace } from '../trace';
 import {
   CRLF,
   ERROR_PAGE_TYPE,
@@ -38,6 +39,8 @@ export class ConnectionExchange implements Exchange {
   #status = 0;
   #bytesSent = 0;
   #closeAfter = false;
+  /** Why the connection closes after this response (the trace says it). */
+  #closeWhy = '';
   #abortReason = '';
   #requestComplete = false;
   #continueSent = false;
@@ -50,6 +53,8 @@ export class ConnectionExchange implements Exchange {
   #bodyPaused = false;
   #earlyBody: Buffer[] = [];
   #drainCallback: (() => void) | null = null;
+  /** The body's socket is lent (lendBody): porta writes nothing until giveBack(). */
+  #lent = false;
   #closeCallbacks: Array<() => void> = [];
   #overflowLogged = false;
   #upstreamUs: number | null = null;
@@ -61,6 +66,10 @@ export class ConnectionExchange implements Exchange {
     this.clientKeepAlive = options.clientKeepAlive;
     this.expectsContinue = options.expectsContinue;
     this.#version = options.version;
+  }
+
+  get trace(): ConnectionTrace | null {
+    return this.#host.trace;
   }
 
   // ---- what the connection asks ------------------------------------------------
@@ -77,6 +86,9 @@ export class ConnectionExchange implements Exchange {
   /** The response said (or has come to need) Connection: close. */
   get closeAfter(): boolean {
     return this.#closeAfter;
+  }
+  get closeWhy(): string {
+    return this.#closeAfter ? this.#closeWhy : '';
   }
   /** How long a CGI program took (µs), for the access log; null when none ran. */
   get upstreamUs(): number | null {
@@ -145,7 +157,9 @@ export class ConnectionExchange implements Exchange {
       if (name.length === 10 && name.toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
       else fields.push(field);
     }
-    const keepAlive = this.#host.keepAliveAfter(this, closeDelimited, handlerClose);
+    const closeWhy = this.#host.closeAfter(this, closeDelimited, handlerClose);
+    if (closeWhy !== null) this.#closeWhy = closeWhy;
+    const keepAlive = closeWhy === null;
     this.#status = status;
     this.#closeAfter = !keepAlive;
     this.#closeDelimited = closeDelimited;
@@ -164,6 +178,7 @@ export class ConnectionExchange implements Exchange {
 
   write(chunk: Buffer): WriteResult {
     if (this.#state !== 'sending') return 'gone';
+    if (this.#lent) return this.#whileLent('write');
     const socket = this.#host.socket;
     // HEAD, 204 and 304 have no body (RFC 9110 §9.3.2, §15.3.5, §15.4.5): drop it.
     if (this.#bodyless || chunk.length === 0) return socket.writableNeedDrain ? 'full' : 'ok';
@@ -178,6 +193,7 @@ export class ConnectionExchange implements Exchange {
         this.logError(`response body longer than its Content-Length ${framing.length}: the rest dropped`);
       }
       this.#closeAfter = true;
+      this.#closeWhy = 'the body ran past its Content-Length';
       if (room <= 0) return socket.writableNeedDrain ? 'full' : 'ok';
       body = body.subarray(0, room);
     }
@@ -217,6 +233,7 @@ export class ConnectionExchange implements Exchange {
       return 'gone';
     }
     if (this.#state !== 'sending') return 'gone';
+    if (this.#lent) return this.#whileLent('end');
     const framing = this.#framing;
     if (framing.kind === 'length' && !this.#bodyless && this.#bytesSent < framing.length) {
       // The promised length was not met: the client must see the truncation.
@@ -258,6 +275,7 @@ export class ConnectionExchange implements Exchange {
     this.#state = 'aborted';
     this.#abortReason = reason;
     this.#closeAfter = true;
+    this.#closeWhy = `cut short: ${reason}`;
     this.#runCloseCallbacks();
     this.#host.exchangeChanged();
   }
@@ -303,6 +321,7 @@ export class ConnectionExchange implements Exchange {
     this.#state = 'handedOff';
     this.#status = 200;
     this.#closeAfter = true;
+    this.#closeWhy = "the program's output ends with the connection (the socket is its stdout)";
     this.#host.exchangeChanged(); // the connection stops reading; from here it never writes
     const handed: HandedSocket = {
       fd: () => (this.#state === 'handedOff' ? socketFd(this.#host.socket) : null),
@@ -329,6 +348,46 @@ export class ConnectionExchange implements Exchange {
         })
       : '';
     this.#host.socket.write(head, 'latin1', (err) => give(err === undefined || err === null ? handed : null));
+  }
+
+  lendBody(ready: (socket: LentBody | null) => void): void {
+    const give = this.contain(ready);
+    const framing = this.#framing;
+    if (
+      this.#state !== 'sending' ||
+      this.#lent ||
+      this.#bodyless ||
+      framing.kind !== 'length' ||
+      this.request.peer.secure
+    ) {
+      return void process.nextTick(give, null);
+    }
+    const head = this.#pendingHead;
+    this.#pendingHead = null;
+    this.#lent = true;
+    const lent: LentBody = {
+      fd: () => (this.#lent && this.#state === 'sending' ? socketFd(this.#host.socket) : null),
+      giveBack: (bytes) => {
+        if (!this.#lent) return;
+        this.#lent = false;
+        const counted = Math.max(0, Math.min(bytes, framing.length - this.#bytesSent));
+        this.#bytesSent += counted;
+        this.#host.trace?.('write', `sendfile wrote ${counted} body bytes`, { length: counted, sendfile: true });
+      },
+    };
+    // As in handOff: what the borrower writes straight to the fd must not
+    // overtake the head or anything queued before it: lent from the write callback.
+    this.#host.socket.write(head ?? '', 'latin1', (err) => {
+      const ok = (err === undefined || err === null) && this.#state === 'sending';
+      if (!ok) this.#lent = false;
+      give(ok ? lent : null);
+    });
+  }
+
+  #whileLent(what: string): WriteResult {
+    this.logError(`internal error: ${what} while the body's socket is lent`);
+    this.abort(`${what} while the body's socket is lent`);
+    return 'gone';
   }
 
   logError(message: string): void {

@@ -159,15 +159,17 @@ export interface PersistenceFacts {
   handlerClose: boolean;
 }
 
-/** The one place that decides keep-alive, once per response, when its head is written. */
-export function keepsAlive(f: PersistenceFacts): boolean {
-  return (
-    f.clientKeepAlive &&
-    f.requests < f.maxRequests &&
-    !f.serverDraining &&
-    !f.oneShot &&
-    !f.bodyWithheld &&
-    !f.closeDelimited &&
-    !f.handlerClose
-  );
+/**
+ * The one place that decides keep-alive, once per response, when its head is
+ * written: why the connection closes after it, or null to keep it.
+ */
+export function closeReason(f: PersistenceFacts): string | null {
+  if (!f.clientKeepAlive) return 'the client asked to close (Connection: close, or HTTP/1.0 without keep-alive)';
+  if (f.requests >= f.maxRequests) return 'its --max-requests are answered';
+  if (f.serverDraining) return 'the server is stopping';
+  if (f.oneShot) return '-p HTTP/1.0: one request a connection';
+  if (f.bodyWithheld) return 'the client still holds its body back (100 Continue not sent)';
+  if (f.closeDelimited) return 'the body ends with the connection (no length, no chunks)';
+  if (f.handlerClose) return 'the handler asked to close';
+  return null;
 }

@@ -8,10 +8,18 @@ import type { Limits } from '../config';
 import type { AddressRanges } from '../http/cidr';
 import { clientAddress } from '../http/forwarded';
 import { parseErrorName, type RequestError } from '../http/errors';
-import { createParser, type ParserKind, type ParserSink, type RequestHead, type RequestParser } from '../http/parser';
+import {
+  createParser,
+  type ParserKind,
+  type ParserSink,
+  type ParserTrace,
+  type RequestHead,
+  type RequestParser,
+} from '../http/parser';
 import { type Peer, Request } from '../http/request';
 import type { HeaderList } from '../http/response';
 import { type HeadVerdict, validateHead } from './head';
+import { type ConnectionTrace, quoteBytes } from '../trace';
 import { readProxyHeader } from './proxy-protocol';
 
 /** A request that no handler will see, answered from the errors table. */
@@ -27,8 +35,8 @@ export interface ReaderHost {
   headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void;
   /** Body bytes of the current request (slices of the read: delivered, not kept). */
   bodyReceived(chunk: Buffer): void;
-  /** --trace, or null. */
-  readonly trace: ((event: string) => void) | null;
+  /** --trace / --flow, or null. */
+  readonly trace: ConnectionTrace | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -48,6 +56,19 @@ export class RequestReader implements ParserSink {
   readonly #parser: RequestParser;
   /** Bytes not yet parsed: a read, or the rest after a message end. */
   #input: Buffer | null = null;
+  /**
+   * Where #input starts in the latest read (for the trace's offsets): 0 for
+   * a fresh read, more after a message end, negative when bytes held from an
+   * earlier read come first.
+   */
+  #inputBase = 0;
+  /** The same for the chunk being parsed now. */
+  #base = 0;
+  /** --trace: llhttp's callbacks, each with its offset in the read (null unless tracing). */
+  readonly #parserTrace: ParserTrace;
+  get parserTrace(): ParserTrace | null {
+    return this.#host.trace === null ? null : this.#parserTrace;
+  }
   /** The parser stopped at a message end: resume() and feed #input (even empty) next. */
   #paused = false;
   #bodyBytes = 0;
@@ -72,6 +93,20 @@ export class RequestReader implements ParserSink {
     this.#proxyHeader = proxyHeader;
     if (proxyHeader && !trusted.has(peer.remoteAddress))
       this.refused = `PROXY header from ${peer.remoteAddress}, not a trusted proxy`;
+    // Asked for by the parser at each message's start: tracing that starts
+    // (a flow page opens) applies from the next request, and with nothing
+    // observing the parser does no extra work.
+    const report: ParserTrace = (callback, offset, length, value) => {
+      const trace = host.trace;
+      if (trace === null) return;
+      // NaN: Node's binding does not say where (parser/native.ts).
+      const at = Number.isNaN(offset) ? null : offset + this.#base;
+      const shown = value === null ? '' : ` ${quoteBytes(Buffer.from(value, 'latin1'), 80)}`;
+      const where = at === null ? '' : length > 0 ? ` [${at}, ${at + length})` : ` at ${at}`;
+      const span = at === null && length > 0 ? ` (${length} bytes)` : where;
+      trace('llhttp', `llhttp ${callback}${span}${shown}`, { callback, offset: at, length, value });
+    };
+    this.#parserTrace = report;
     this.#parser = createParser(kind, this, { maxHeaderSize: limits.maxHeaderSize });
   }
 
@@ -84,7 +119,9 @@ export class RequestReader implements ParserSink {
   /** A read arrived. It may land after reading was paused: it waits here, bounded by one read. */
   receive(chunk: Buffer): void {
     const input = this.#input;
-    this.#input = input === null || input.length === 0 ? chunk : Buffer.concat([input, chunk]);
+    const fresh = input === null || input.length === 0;
+    this.#input = fresh ? chunk : Buffer.concat([input, chunk]);
+    this.#inputBase = fresh ? 0 : -input.length;
     if (this.#proxyHeader && this.refused === null) this.#readProxyHeader();
   }
 
@@ -105,8 +142,13 @@ export class RequestReader implements ParserSink {
           this.#peer.remoteAddress = header.client.address;
           this.#peer.remotePort = header.client.port;
         }
-        this.#host.trace?.(`PROXY header: the client is ${this.#peer.remoteAddress} port ${this.#peer.remotePort}`);
+        this.#host.trace?.(
+          'llhttp',
+          `PROXY header (${header.length} bytes, before llhttp): the client is ${this.#peer.remoteAddress} port ${this.#peer.remotePort}`,
+          { callback: 'proxy_header', offset: 0, length: header.length, value: this.#peer.remoteAddress },
+        );
         this.#input = header.length === input.length ? null : input.subarray(header.length);
+        this.#inputBase += header.length;
         return;
     }
   }
@@ -127,6 +169,7 @@ export class RequestReader implements ParserSink {
   parse(): void {
     const chunk = this.#input ?? EMPTY;
     this.#input = null;
+    this.#base = this.#inputBase;
     if (this.#paused) {
       this.#paused = false;
       this.#parser.resume();
@@ -140,11 +183,21 @@ export class RequestReader implements ParserSink {
         // Stopped at a message end: the rest waits (possibly empty, see parser/types.ts).
         this.#paused = true;
         this.#input = chunk.subarray(this.#parser.offset);
+        this.#inputBase = this.#base + this.#parser.offset;
         return;
       case 'error': {
         const error = this.#parser.error;
         if (error === null) return this.#fail('badRequest', 'parser error without a cause');
-        this.#host.trace?.(`llhttp error ${error.code}: ${error.reason}`);
+        this.#host.trace?.(
+          'llhttp',
+          `llhttp error ${error.code} at offset ${error.offset + this.#base}: ${error.reason}`,
+          {
+            callback: 'error',
+            offset: error.offset + this.#base,
+            code: error.code,
+            reason: error.reason,
+          },
+        );
         return this.#fail(parseErrorName(error.code, error.reason, error.following), `${error.code}: ${error.reason}`);
       }
     }
@@ -173,9 +226,6 @@ export class RequestReader implements ParserSink {
 
   onRequestHead(head: RequestHead): void {
     if (this.failure !== null) return;
-    this.#host.trace?.(
-      `llhttp head: ${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, ${head.rawHeaders.length / 2} fields`,
-    );
     const request = new Request(head, this.#peer);
     if (!this.#trusted.empty) request.client = clientAddress(request, this.#trusted);
     const verdict = validateHead(request, head, this.#limits);
@@ -195,7 +245,6 @@ export class RequestReader implements ParserSink {
   }
 
   onRequestEnd(): void {
-    this.#host.trace?.(`llhttp message end${this.#bodyBytes > 0 ? ` (${this.#bodyBytes} body bytes)` : ''}`);
     this.requestEnded = true;
   }
 }

@@ -1,21 +1,21 @@
 // What one connection tells the outside: the access log, the error log and,
-// with --trace, each step of its life. It only observes; nothing it writes is
-// read back by porta.
+// with --trace or --flow, each step of its life. It only observes; nothing it
+// writes is read back by porta.
 
 import type { Peer } from '../http/request';
 import type { LoggedRequest, Log } from '../log';
-import type { Trace } from '../trace';
-import type { ConnectionSocket } from './socket';
-
-let connections = 0;
+import { type ConnectionTrace, quoteBytes, type Tracer } from '../trace';
+import { type ConnectionSocket, socketFd } from './socket';
 
 export class ConnectionReport {
   readonly peer: Peer;
-  /** One trace line for this connection; null when --trace is off (callers use `?.`, so no string is built). */
-  readonly trace: ((event: string) => void) | null;
+  readonly #tracer: Tracer | null;
+  readonly #trace: ConnectionTrace | null;
+  /** Bytes of a read or head a trace shows. */
+  readonly traceBytes: number;
   readonly #log: Log;
 
-  constructor(socket: ConnectionSocket, log: Log, trace: Trace | null, secure: boolean) {
+  constructor(socket: ConnectionSocket, log: Log, tracer: Tracer | null, secure: boolean) {
     this.peer = {
       remoteAddress: plainAddress(socket.remoteAddress),
       remotePort: socket.remotePort ?? 0,
@@ -24,21 +24,75 @@ export class ConnectionReport {
       secure,
     };
     this.#log = log;
-    const id = ++connections;
-    this.trace = trace === null ? null : (event) => trace(id, event);
+    this.#tracer = tracer;
+    this.#trace = tracer === null ? null : tracer.connection().trace;
+    this.traceBytes = tracer?.bytes ?? 0;
+    if (this.#trace !== null) this.#watch(socket, this.#trace);
+  }
+
+  /**
+   * This connection's trace; null when nothing observes right now (callers
+   * use `?.`, so no string is built: --flow with no page open costs a check).
+   */
+  get trace(): ConnectionTrace | null {
+    return this.#tracer?.active === true ? this.#trace : null;
+  }
+
+  /** With tracing on: the accept, and every write as it is queued (the socket's own write, observed). */
+  #watch(socket: ConnectionSocket, trace: ConnectionTrace): void {
+    const { remoteAddress: peer, remotePort: peerPort, localPort } = this.peer;
+    const fd = socketFd(socket);
+    if (this.#tracer?.active === true)
+      trace('accept', `accepted from ${peer} port ${peerPort} on port ${localPort} (fd ${fd ?? '?'})`, {
+        peer,
+        peerPort,
+        localPort,
+        fd,
+      });
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    const max = this.traceBytes;
+    const tracer = this.#tracer as Tracer;
+    (socket as { write: (...args: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
+      if (!tracer.active) return write(chunk, ...rest);
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : (chunk as Buffer);
+      const starts = bytes.length > 8 && bytes.latin1Slice(0, 7) === 'HTTP/1.';
+      const headEnd = starts ? bytes.indexOf('\r\n\r\n') : -1;
+      const head = starts ? bytes.subarray(0, headEnd < 0 ? bytes.length : headEnd + 4) : null;
+      const text =
+        head === null
+          ? bytes.length === 0
+            ? 'write 0 bytes: its callback says all queued before is on the wire (then a program may write)'
+            : `write ${bytes.length} bytes`
+          : `write ${bytes.length} bytes, a response head: ${quoteBytes(head, max)}`;
+      const data = head === null ? {} : { head: quoteBytes(head, max), headLength: head.length };
+      trace('write', text, { length: bytes.length, ...data });
+      return write(chunk, ...rest);
+    };
   }
 
   /** A request answered (`request` null when no request line was understood). */
   answered(
     request: (LoggedRequest & { readonly client: string }) | null,
     status: number,
-    bytes: number,
-    closes: boolean,
+    /** Body bytes; null when a program wrote them to the socket itself. */
+    bytes: number | null,
+    closeWhy: string | null,
     upstreamUs: number | null = null,
   ): void {
-    this.trace?.(`answered ${status}, ${bytes} body bytes${closes ? ', then close' : ''}`);
+    const body = bytes === null ? 'the body written by the program itself' : `${bytes} body bytes`;
+    this.trace?.(
+      'answer',
+      `answered ${status}, ${body}; ${closeWhy === null ? 'keep-alive' : `then close: ${closeWhy}`}`,
+      {
+        status,
+        bytes,
+        keepAlive: closeWhy === null,
+        why: closeWhy ?? 'keep-alive',
+      },
+    );
     if (this.#log.enabled) {
-      this.#log.access({ client: request?.client ?? this.peer.remoteAddress, request, status, bytes, upstreamUs });
+      const client = request?.client ?? this.peer.remoteAddress;
+      this.#log.access({ client, request, status, bytes: bytes ?? 0, upstreamUs });
     } else this.#log.answers++;
   }
 

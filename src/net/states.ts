@@ -3,9 +3,11 @@
 // transition against TRANSITIONS in #enter(); its loop switches on the state.
 //
 //   idle ──▶ readingHead ──▶ readingBody ──▶ responding ──▶ idle (keep-alive)
-//                 │               │              │    └──▶ draining ──▶ idle
-//                 │               └─▶ discarding ┘    └──▶ handedOff ──▶ closing
-//                 └──▶ (any) ──▶ closing ──▶ closed
+//                 │               │              ├──▶ draining ──▶ idle
+//                 │               │              └──▶ handedOff ──▶ closing
+//                 │               └──▶ discarding ──▶ idle, or draining
+//                 └──▶ responding (a request with no body)
+//   every state but closed ──▶ closing ──▶ closed; and ──▶ closed at once (a reset, a timeout)
 
 import type { Limits } from '../config';
 

@@ -1,14 +1,17 @@
 // send_file: a file's bytes onto an exchange, from memory, read whole (small
-// files), or streamed with backpressure. Every callback here may run after the
-// client left: the exchange then answers 'gone' and onClose() has stopped the
-// stream, so a late open, read or drain does nothing.
+// files), sent by the kernel with sendfile(2) (large files on plain-text
+// connections, when the addon is built), or streamed with backpressure. Every
+// callback here may run after the client left: the exchange then answers
+// 'gone' and onClose() has stopped the stream or the sendfile job, so a late
+// open, read or drain does nothing.
 
-import { createReadStream, type Stats } from 'node:fs';
+import { closeSync, createReadStream, openSync, type ReadStream, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Exchange } from '../http/exchange';
+import type { Exchange, LentBody } from '../http/exchange';
 import { type FsPath, pathText } from '../http/path';
 import type { HeaderList } from '../http/response';
 import type { SmallFileCache } from './files';
+import type { SendfileAddon, SendfileDone, SendfileJob } from './sendfile';
 
 export interface FileAnswer {
   status: number;
@@ -20,8 +23,30 @@ export interface FileAnswer {
   end: number;
 }
 
-/** Send `answer`'s bytes: from the cache, read whole and cached, or streamed from disk. */
-export function sendFile(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache, readChunk: number): void {
+/** Large bodies by sendfile(2): the addon's functions and when to use them. */
+export interface SendfileOptions {
+  addon: SendfileAddon;
+  /** Bodies at least this long (shorter ones stream). */
+  minLength: number;
+  /** No byte taken by the client for this long (--send-timeout): the response is cut. */
+  sendTimeoutMs: number;
+}
+
+/**
+ * The most sendfile(2) moves for one connection in one event-loop turn: then
+ * the loop serves the others before it goes on (the socket buffer usually
+ * fills first).
+ */
+const SENDFILE_TURN = 1024 * 1024;
+
+/** Send `answer`'s bytes: from the cache, read whole and cached, by sendfile, or streamed from disk. */
+export function sendFile(
+  exchange: Exchange,
+  answer: FileAnswer,
+  cache: SmallFileCache,
+  readChunk: number,
+  sendfile: SendfileOptions | null = null,
+): void {
   const { status, headers, start, end } = answer;
   const length = end - start + 1;
   if (exchange.headOnly || length === 0) {
@@ -36,8 +61,38 @@ export function sendFile(exchange: Exchange, answer: FileAnswer, cache: SmallFil
     exchange.end();
     return;
   }
-  if (cache.fits(answer.stat)) readSmall(exchange, answer, cache);
-  else streamFile(exchange, answer, readChunk);
+  switch (bodyRoute(exchange, answer, cache, sendfile)) {
+    case 'read':
+      return readSmall(exchange, answer, cache);
+    case 'sendfile':
+      return sendfileBody(exchange, answer, readChunk, sendfile as SendfileOptions);
+    default:
+      return streamFile(exchange, answer, readChunk);
+  }
+}
+
+/** How a body leaves (after the cache was asked): the one place this is decided. */
+export type BodyRoute = 'none' | 'memory' | 'read' | 'sendfile' | 'stream';
+
+export function bodyRoute(
+  exchange: Exchange,
+  answer: FileAnswer,
+  cache: SmallFileCache,
+  sendfile: SendfileOptions | null,
+): BodyRoute {
+  const length = answer.end - answer.start + 1;
+  if (exchange.headOnly || length === 0) return 'none';
+  if (cache.has(answer.fsPath, answer.stat)) return 'memory';
+  if (cache.fits(answer.stat)) return 'read';
+  if (
+    sendfile !== null &&
+    length >= sendfile.minLength &&
+    exchange.lendBody !== undefined &&
+    !exchange.request.peer.secure // TLS: porta must encrypt every byte
+  ) {
+    return 'sendfile';
+  }
+  return 'stream';
 }
 
 /** Read a small file whole (and keep it), checking it is the file we stat'ed. */
@@ -73,12 +128,106 @@ function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache
   );
 }
 
+/**
+ * The body by sendfile(2): the file is opened, the head written, then the
+ * exchange lends the socket and the addon sends the range from its own dups
+ * of both fds, on the event loop as the socket drains (native/porta_spawn.c).
+ * No byte of the file passes through JavaScript, and a slow reader holds no
+ * memory, only the kernel's socket buffer. If the socket cannot be lent or
+ * the addon refuses, the same open file is streamed instead.
+ */
+function sendfileBody(exchange: Exchange, answer: FileAnswer, readChunk: number, options: SendfileOptions): void {
+  const { fsPath, start, end } = answer;
+  const length = end - start + 1;
+  // Opened on the event loop, as stat and realpath are (http/root.ts): a file
+  // just stat'ed opens in microseconds, less than the two thread-pool round
+  // trips of an async open and close, whose wake-ups cost W3 a tenth of its
+  // throughput on two cores.
+  let file: number | null;
+  try {
+    file = openSync(fsPath, 'r');
+  } catch (err) {
+    exchange.logError(`open ${pathText(fsPath)}: ${(err as Error).message}`);
+    return exchange.sendError(500, 'file could not be read');
+  }
+  /** Closes our fd, if we still own it (the addon has its own dup; a stream closes what it is given). */
+  const closeFile = (): void => {
+    const fd = file;
+    file = null;
+    if (fd === null) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // EIO on close of a file only read: nothing to do
+    }
+  };
+  let job: SendfileJob | null = null;
+  exchange.onClose(() => {
+    if (job !== null) options.addon.sendfileCancel(job);
+    job = null;
+    closeFile();
+  });
+
+  const lent = (socket: LentBody | null): void => {
+    const fileFd = file;
+    if (fileFd === null) return; // the client left meanwhile
+    if (socket === null) {
+      if (exchange.gone) return closeFile();
+      file = null;
+      return streamOpen(exchange, fileFd, answer, readChunk);
+    }
+    const done: SendfileDone = (err, sent) => {
+      job = null;
+      socket.giveBack(sent);
+      if (err === null) return void exchange.end();
+      switch (err.code) {
+        case 'ETIMEDOUT':
+          return exchange.abort(`send timeout: the client took nothing for ${options.sendTimeoutMs / 1000} s`);
+        case 'EPIPE':
+        case 'ECONNRESET':
+          return exchange.abort(`the client left (${err.code}) after ${sent} of ${length} bytes`);
+        case 'EINVAL':
+        case 'ENOSYS':
+        case 'EOPNOTSUPP':
+          // A file system sendfile cannot read from: nothing went out yet, so stream it instead.
+          if (sent === 0) {
+            const stream = createReadStream(fsPath, { start, end, highWaterMark: readChunk });
+            return pipeBody(exchange, stream, fsPath, () => true);
+          }
+          break;
+        default:
+          break;
+      }
+      exchange.logError(`sendfile ${pathText(fsPath)}: ${err.message}`);
+      exchange.abort('file read failed mid-response');
+    };
+    // The socket's fd number is good for this turn only: the addon dups it (and the file's) before returning.
+    const fd = socket.fd();
+    try {
+      if (fd !== null) {
+        const onDone = exchange.contain(done);
+        job = options.addon.sendfile(fd, fileFd, start, length, options.sendTimeoutMs, SENDFILE_TURN, onDone);
+      }
+    } catch (err) {
+      exchange.logError(`sendfile ${pathText(fsPath)}: ${(err as Error).message}; streamed instead`);
+    }
+    if (job === null) {
+      socket.giveBack(0);
+      file = null;
+      return streamOpen(exchange, fileFd, answer, readChunk);
+    }
+    closeFile(); // the addon has its own dup
+  };
+
+  if (exchange.sendHead(answer.status, answer.headers, { kind: 'length', length }) === 'gone') return closeFile();
+  exchange.lendBody?.(exchange.contain(lent));
+}
+
 /** Stream from disk, reading only as fast as the client takes it (at most ~2 chunks held). */
 function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number): void {
   const { fsPath, start, end } = answer;
   const stream = createReadStream(fsPath, { start, end, highWaterMark: readChunk });
   let started = false;
-  exchange.onClose(() => stream.destroy());
   stream.on(
     'open',
     exchange.contain(() => {
@@ -88,6 +237,19 @@ function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number): 
       }
     }),
   );
+  pipeBody(exchange, stream, fsPath, () => started);
+}
+
+/** Stream the body from a file already open, its head already sent (sendfile's fallback). The stream closes `fd`. */
+function streamOpen(exchange: Exchange, fd: number, answer: FileAnswer, readChunk: number): void {
+  const { fsPath, start, end } = answer;
+  const stream = createReadStream(fsPath, { fd, start, end, highWaterMark: readChunk });
+  pipeBody(exchange, stream, fsPath, () => true);
+}
+
+/** A file stream onto the exchange, with backpressure; `started`: has the head gone out? */
+function pipeBody(exchange: Exchange, stream: ReadStream, fsPath: FsPath, started: () => boolean): void {
+  exchange.onClose(() => stream.destroy());
   stream.on(
     'data',
     exchange.contain((chunk: Buffer | string) => {
@@ -108,7 +270,7 @@ function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number): 
     exchange.contain((err: Error) => {
       if (exchange.gone) return;
       exchange.logError(`stream ${pathText(fsPath)}: ${err.message}`);
-      if (!started) exchange.sendError(500, 'file could not be read');
+      if (!started()) exchange.sendError(500, 'file could not be read');
       else exchange.abort('file read failed mid-response');
     }),
   );

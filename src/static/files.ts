@@ -33,6 +33,11 @@ export class SmallFileCache {
     return stat.size <= this.#maxFileSize && this.#maxBytes > 0;
   }
 
+  /** Whether get() would answer from memory (without forgetting a stale entry: the trace asks). */
+  has(fsPath: FsPath, stat: Stats): boolean {
+    return this.#entries.get(pathKey(fsPath))?.key === SmallFileCache.key(stat);
+  }
+
   get(fsPath: FsPath, stat: Stats): Buffer | undefined {
     const path = pathKey(fsPath);
     const entry = this.#entries.get(path);

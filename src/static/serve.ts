@@ -11,10 +11,12 @@ import { STATIC_ALLOW } from '../http/methods';
 import { childPath, type FsPath, type PathVerdict, pathText, resolveRequestPath, withSuffix } from '../http/path';
 import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
-import { type FileAnswer, sendFile } from './body';
+import { bodyRoute, type FileAnswer, type SendfileOptions, sendFile } from './body';
 import { acceptsEncoding, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
+import { type FileFacts, notModifiedWhy, traceFile, traceRefusal } from './explain';
 import { SmallFileCache } from './files';
 import { renderListing } from './listing';
+import { loadSendfile } from './sendfile';
 
 export interface StaticOptions {
   /** Where files are looked up (shared with CGI: one containment check). */
@@ -26,6 +28,12 @@ export interface StaticOptions {
   readChunk: number;
   /** Cache-Control on every answer from a file (304s included), or null for none. */
   cacheControl: string | null;
+  /**
+   * Bodies at least `minLength` long by sendfile(2), cut when the client takes
+   * nothing for `sendTimeoutMs`; null or absent: always streamed. Without the
+   * addon they stream too (`sendfileUnavailable` says why).
+   */
+  sendfile?: { minLength: number; sendTimeoutMs: number } | null;
 }
 
 const INDEX_FILES = ['index.html', 'index.htm'];
@@ -40,29 +48,49 @@ export class StaticFiles {
   readonly #options: StaticOptions;
   readonly #cache: SmallFileCache;
   readonly #types = new Map<string, string>();
+  readonly #sendfile: SendfileOptions | null = null;
+  /** Why large files stream although sendfile was asked for (the addon is missing), else null. */
+  readonly sendfileUnavailable: string | null = null;
 
   constructor(options: StaticOptions) {
     this.#options = options;
     this.root = options.root;
     this.#cache = new SmallFileCache(options.cacheFileSize, options.cacheBytes);
+    const wanted = options.sendfile ?? null;
+    if (wanted !== null) {
+      const loaded = loadSendfile();
+      if (loaded.addon !== null) this.#sendfile = { addon: loaded.addon, ...wanted };
+      else this.sendfileUnavailable = loaded.reason;
+    }
   }
 
   /** Answer `exchange` from the document root; `verdict` is the path already resolved by dispatch, if it was. */
   serve(exchange: Exchange, resolved?: PathVerdict): void {
     const req = exchange.request;
     const verdict = resolved ?? resolveRequestPath(this.root.realRoot, req.path, { dotfiles: this.#options.dotfiles });
-    if (verdict.kind === 'bad') return exchange.sendError(400, verdict.reason);
-    if (verdict.kind === 'hidden') return exchange.sendError(404, 'not found');
+    if (verdict.kind === 'bad') {
+      traceRefusal(exchange, 400, verdict.reason);
+      return exchange.sendError(400, verdict.reason);
+    }
+    if (verdict.kind === 'hidden') {
+      traceRefusal(exchange, 404, 'a dot file (--dotfiles serves them)');
+      return exchange.sendError(404, 'not found');
+    }
     const found = this.root.lookup(verdict.fsPath);
     switch (found.kind) {
       case 'missing':
+        traceRefusal(exchange, 404, 'no such file under the root');
         return exchange.sendError(404, 'not found');
       case 'forbidden':
+        traceRefusal(exchange, 403, 'porta may not read it (permissions, or a link out of the root)');
         return exchange.sendError(403, 'forbidden');
       case 'directory':
         return this.#sendDirectory(exchange, verdict.fsPath, verdict.trailingSlash);
       case 'file':
-        if (verdict.trailingSlash) return exchange.sendError(404, 'not found');
+        if (verdict.trailingSlash) {
+          traceRefusal(exchange, 404, 'a file named as a folder (trailing slash)');
+          return exchange.sendError(404, 'not found');
+        }
         return this.#sendHead(exchange, verdict.fsPath, found.stat, []);
     }
   }
@@ -84,6 +112,7 @@ export class StaticFiles {
       // The listing's relative links only work under the slash form.
       // "//host" would be a protocol-relative Location: an open redirect.
       const location = `${req.path.replace(/^\/+/, '/')}/${req.query === null ? '' : `?${req.query}`}`;
+      traceRefusal(exchange, 301, `a folder: its address ends with a slash (${location})`);
       return this.#sendSmall(
         exchange,
         301,
@@ -97,6 +126,7 @@ export class StaticFiles {
       if (found.kind === 'file') return this.#sendHead(exchange, indexPath, found.stat, []);
     }
     if (!this.#methodAllowed(exchange)) return;
+    traceRefusal(exchange, 200, 'a folder without index.html: its listing');
     renderListing(dirPath, req.path, this.#options.dotfiles).then(
       exchange.contain((page: Buffer) => this.#sendSmall(exchange, 200, [], page)),
       exchange.contain(() => exchange.sendError(403, 'directory cannot be listed')),
@@ -107,10 +137,12 @@ export class StaticFiles {
     const method = exchange.request.method;
     if (method === 'GET' || method === 'HEAD') return true;
     if (method === 'OPTIONS') {
+      traceRefusal(exchange, 204, `OPTIONS: the methods a file allows (${STATIC_ALLOW})`);
       exchange.sendHead(204, [['Allow', STATIC_ALLOW]], { kind: 'none' });
       exchange.end();
       return false;
     }
+    traceRefusal(exchange, 405, `${method} is not allowed on a static file`);
     exchange.sendError(405, `${method} is not allowed on a static file`, [['Allow', STATIC_ALLOW]]);
     return false;
   }
@@ -156,8 +188,13 @@ export class StaticFiles {
       if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
     }
 
+    const facts: FileFacts | null =
+      exchange.trace === null || exchange.trace === undefined
+        ? null
+        : { realRoot: this.root.realRoot, fsPath: bodyPath, stat: bodyStat, etag, lastModified, coding };
     switch (evaluatePreconditions(req, etag, lastModified, bodyStat.mtimeMs)) {
       case 'notModified':
+        if (facts !== null) traceFile(exchange, facts, 304, notModifiedWhy(exchange), null, null);
         // RFC 9110 §15.4.5: the validators, no body.
         exchange.sendHead(
           304,
@@ -167,6 +204,7 @@ export class StaticFiles {
         exchange.end();
         return;
       case 'preconditionFailed':
+        if (facts !== null) traceFile(exchange, facts, 412, 'If-Match or If-Unmodified-Since failed', null, null);
         return exchange.sendError(412, 'precondition failed');
       case 'proceed':
         break;
@@ -175,15 +213,16 @@ export class StaticFiles {
     const range = evaluateRange(req, size, etag, lastModified);
     switch (range.kind) {
       case 'unsatisfiable':
+        if (facts !== null) traceFile(exchange, facts, 416, 'the Range lies outside the file', null, null);
         return exchange.sendError(416, 'range not satisfiable', [
           ['Content-Range', `bytes */${size}`],
           ['Accept-Ranges', 'bytes'],
         ]);
       case 'partial':
         headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
-        return this.#sendBody(exchange, 206, headers, bodyPath, bodyStat, range.start, range.end);
+        return this.#sendBody(exchange, 206, headers, bodyPath, bodyStat, range.start, range.end, facts);
       case 'full':
-        return this.#sendBody(exchange, 200, headers, bodyPath, bodyStat, 0, size - 1);
+        return this.#sendBody(exchange, 200, headers, bodyPath, bodyStat, 0, size - 1, facts);
     }
   }
 
@@ -195,11 +234,17 @@ export class StaticFiles {
     stat: Stats,
     start: number,
     end: number,
+    facts: FileFacts | null,
   ): void {
     // One object literal, one shape: spreading a template object here cost a
     // sixth of a cached response's CPU in a profile.
     const answer: FileAnswer = { status, headers, fsPath, stat, start, end };
-    sendFile(exchange, answer, this.#cache, this.#options.readChunk);
+    if (facts !== null) {
+      const route = bodyRoute(exchange, answer, this.#cache, this.#sendfile);
+      const why = status === 206 ? `bytes ${start}-${end} (the Range asked)` : 'the whole file';
+      traceFile(exchange, facts, status, why, status === 206 ? { start, end } : null, route);
+    }
+    sendFile(exchange, answer, this.#cache, this.#options.readChunk, this.#sendfile);
   }
 
   #sendSmall(exchange: Exchange, status: number, headers: HeaderList, body: Buffer): void {

@@ -13,11 +13,11 @@ import { Log } from '../../src/log';
 import type { Dispatch } from '../../src/http/exchange';
 import { Connection, type ConnectionContext } from '../../src/net/connection';
 import { ConnectionExchange } from '../../src/net/exchange';
-import { createTrace } from '../../src/trace';
+import { Tracer } from '../../src/trace';
 import { FakeSocket } from './fake-socket';
 
 /** FUZZ_TRACE=1: porta's --trace lines on stderr, for replaying one input. */
-const TRACE = process.env['FUZZ_TRACE'] === '1' ? createTrace(true) : null;
+const TRACE = process.env['FUZZ_TRACE'] === '1' ? new Tracer({ print: 'text', bytes: 256 }) : null;
 
 /** How an input's connection is watched. */
 export class Probe {

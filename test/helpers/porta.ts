@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultLimits, defaultSettings, type Limits, type Settings } from '../../src/config';
-import { createPorta, type Porta } from '../../src/server';
+import { createPorta, type Porta, type PortaOptions } from '../../src/server';
 
 export interface TestServer {
   porta: Porta;
@@ -24,7 +24,11 @@ export type SettingsOverride = Partial<Omit<Settings, 'limits'>> & { limits?: Pa
  * buffer, printed only if `t` failed: expected "killed"/"malformed" lines are
  * not noise in a passing run, and a failing one shows what the server said.
  */
-export async function startPorta(t: Test, override: SettingsOverride = {}): Promise<TestServer> {
+export async function startPorta(
+  t: Test,
+  override: SettingsOverride = {},
+  options: PortaOptions = {},
+): Promise<TestServer> {
   const { limits, ...rest } = override;
   const settings: Settings = {
     ...defaultSettings,
@@ -41,7 +45,7 @@ export async function startPorta(t: Test, override: SettingsOverride = {}): Prom
     if (live) process.stderr.write(text);
     else logged += text;
   };
-  const porta = createPorta(settings, { access: keep, error: keep });
+  const porta = createPorta(settings, { access: keep, error: keep }, options);
   const [listening] = await porta.listen();
   const port = listening?.port ?? 0;
   let closed: Promise<void> | null = null;

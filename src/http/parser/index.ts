@@ -8,6 +8,7 @@ export type {
   ParserKind,
   ParserOptions,
   ParserSink,
+  ParserTrace,
   RequestHead,
   RequestParser,
 } from './types';

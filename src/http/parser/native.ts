@@ -26,7 +26,15 @@
 
 import { methodName } from './methods';
 import { FOLLOWING_BYTES, HEADER_OVERFLOW, URL_OVERFLOW } from './types';
-import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
+import type {
+  ExecStatus,
+  ParseError,
+  ParserOptions,
+  ParserSink,
+  ParserTrace,
+  RequestHead,
+  RequestParser,
+} from './types';
 
 interface NativeParseError extends Error {
   code?: string;
@@ -128,6 +136,24 @@ export class NativeParser implements RequestParser {
   /** The last bytes of the previous read: an empty line may straddle two reads. */
   #previousTail: Buffer = EMPTY;
   #tail: Buffer = EMPTY;
+  /**
+   * --trace. Node's binding reports no span offsets and reads ahead of the
+   * events it delivers, so this build tells the events without an offset
+   * (NaN); the wasm build has them all.
+   */
+  #trace: ParserTrace | null = null;
+
+  #begin(): void {
+    this.#trace = this.#sink.parserTrace ?? null; // asked again for each message (a flow page may open)
+    this.#trace?.('message_begin', Number.NaN, 0, null);
+    this.#sink.onRequestBegin();
+  }
+
+  #head(head: RequestHead): void {
+    const line = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}`;
+    this.#trace?.('headers_complete', Number.NaN, 0, `${line}, ${head.rawHeaders.length / 2} fields`);
+    this.#sink.onRequestHead(head);
+  }
 
   constructor(sink: ParserSink, options: ParserOptions) {
     if (binding === null) throw new Error('native llhttp binding (_http_common) is not available');
@@ -146,7 +172,7 @@ export class NativeParser implements RequestParser {
       this.#http09 = false;
       if (this.#muted) return;
       if (this.#ended) this.#heldBegin = true;
-      else this.#sink.onRequestBegin();
+      else this.#begin();
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       this.#rawHeaders.push(...headers);
@@ -181,16 +207,21 @@ export class NativeParser implements RequestParser {
         this.#heldHead = head;
         return HPE_PAUSED;
       }
-      this.#sink.onRequestHead(head);
+      this.#head(head);
       // Stop here (Node hides this pause behind `upgrade`: execute() sees a count).
       return upgrade ? HPE_PAUSED : 0;
     };
-    parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#sink.onRequestBody(chunk);
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
+      this.#trace?.('body', Number.NaN, chunk.length, null);
+      this.#sink.onRequestBody(chunk);
+    };
     parser[HTTPParser.kOnMessageComplete] = () => {
       this.#completedDuringExecute = true;
       this.#ended = true;
+      this.#trace?.('message_complete', Number.NaN, 0, null);
       this.#sink.onRequestEnd();
     };
+    this.#trace = sink.parserTrace ?? null;
     parser[HTTPParser.kOnExecute] = () => undefined;
     this.#parser = parser;
   }
@@ -337,13 +368,13 @@ export class NativeParser implements RequestParser {
   #deliverHeld(): void {
     if (this.#heldBegin) {
       this.#heldBegin = false;
-      this.#sink.onRequestBegin();
+      this.#begin();
     }
     const held = this.#heldHead;
     if (held === null) return;
     this.#heldHead = null;
     this.#parser.resume();
-    this.#sink.onRequestHead(held);
+    this.#head(held);
     if (this.#upgradeHead !== null) {
       this.#deferred = this.#replayUpgrade(EMPTY, 0);
       return;

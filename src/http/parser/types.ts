@@ -17,7 +17,16 @@ export interface RequestHead {
   upgrade: boolean;
 }
 
+/**
+ * llhttp's callbacks as they happen, for --trace: the callback's name, its
+ * offset in the chunk given to execute(), and for spans their length and
+ * bytes. Only asked for when tracing; without it a parser does no extra work.
+ */
+export type ParserTrace = (callback: string, offset: number, length: number, value: string | null) => void;
+
 export interface ParserSink {
+  /** Set when tracing: every llhttp callback is told here too. */
+  readonly parserTrace?: ParserTrace | null;
   /** The first byte of a request arrived. */
   onRequestBegin(): void;
   onRequestHead(head: RequestHead): void;

@@ -11,7 +11,15 @@ import {
   MAX_CHUNK_EXTENSIONS,
   URL_OVERFLOW,
 } from './types';
-import type { ExecStatus, ParseError, ParserOptions, ParserSink, RequestHead, RequestParser } from './types';
+import type {
+  ExecStatus,
+  ParseError,
+  ParserOptions,
+  ParserSink,
+  ParserTrace,
+  RequestHead,
+  RequestParser,
+} from './types';
 
 interface LlhttpExports {
   memory: WebAssembly.Memory;
@@ -77,8 +85,8 @@ function instantiate(): LlhttpExports {
       wasm_on_message_begin: () => (current as WasmParser).onMessageBegin(),
       wasm_on_url: span((p, chunk, start, len) => p.onUrl(chunk, start, len)),
       wasm_on_status: () => 0,
-      wasm_on_header_field: span((p, chunk, start, len) => p.onHeaderField(chunk.subarray(start, start + len))),
-      wasm_on_header_value: span((p, chunk, start, len) => p.onHeaderValue(chunk.subarray(start, start + len))),
+      wasm_on_header_field: span((p, chunk, start, len) => p.onHeaderField(chunk, start, len)),
+      wasm_on_header_value: span((p, chunk, start, len) => p.onHeaderValue(chunk, start, len)),
       wasm_on_headers_complete: (_p: number, _status: number, upgrade: number, keepAlive: number) =>
         (current as WasmParser).onHeadersComplete(upgrade === 1, keepAlive === 1),
       wasm_on_body: span((p, chunk, start, len) => p.onBody(chunk, start, len)),
@@ -123,7 +131,7 @@ function load(lib: LlhttpExports, chunk: Buffer): number {
 
 type HeaderPart = 'none' | 'field' | 'value';
 /** Why llhttp returned HPE_PAUSED: a message ended (the sink's pause), or our own stop at a chunked head. */
-type PauseReason = 'none' | 'messageEnd' | 'chunkedHead';
+type PauseReason = 'none' | 'messageEnd' | 'chunkedHead' | 'trace';
 
 export class WasmParser implements RequestParser {
   readonly kind = 'wasm' as const;
@@ -158,12 +166,22 @@ export class WasmParser implements RequestParser {
   /** Non-data bytes since the last data (or the head's end), across reads. */
   #lineBytes = 0;
   #extensionsOverflow = false;
+  /**
+   * --trace: each callback told with its offset. The callbacks that carry no
+   * pointer (message begin, headers complete) pause llhttp for a moment, so
+   * that llhttp_get_error_pos says where they happened; only when tracing.
+   */
+  #trace: ParserTrace | null;
+  #traced: { callback: string; detail: string | null } | null = null;
+  /** Bytes of the chunk before the part llhttp is executing now (span offsets are relative to that part). */
+  #done = 0;
 
   constructor(sink: ParserSink, options: ParserOptions) {
     llhttp ??= instantiate();
     this.#lib = llhttp;
     this.#sink = sink;
     this.#maxHeaderSize = options.maxHeaderSize;
+    this.#trace = sink.parserTrace ?? null;
     this.#ptr = this.#lib.llhttp_alloc(TYPE_REQUEST);
     // Every lenient flag stays off but one: each of the others reopens a
     // request smuggling class (obs-fold CVE-2024-27982, bare LF CVE-2022-32214,
@@ -180,6 +198,7 @@ export class WasmParser implements RequestParser {
     let done = 0;
     let rest = chunk;
     this.#mark = 0;
+    this.#done = 0;
     if (this.#http09Cr) {
       this.#http09Cr = false;
       if (chunk[0] === 0x0a) this.#http09 = true;
@@ -194,28 +213,40 @@ export class WasmParser implements RequestParser {
         current = null;
       }
       if (ret === ERR_OK) {
-        if (this.#countLine(chunk, chunk.length)) return this.#fail(chunk, chunk.length, ERR_OK);
+        if (this.#countLine(rest, rest.length)) return this.#fail(chunk, chunk.length, ERR_OK);
         this.offset = chunk.length;
         return 'ok';
       }
       const offset = done + lib.llhttp_get_error_pos(this.#ptr) - base;
-      if (ret === ERR_PAUSED && this.#pause === 'chunkedHead') {
+      if (ret === ERR_PAUSED && this.#traced !== null) {
+        // A pointer-less callback, paused only to learn its position.
+        const { callback, detail } = this.#traced;
+        this.#traced = null;
+        this.#trace?.(callback, offset, 0, detail);
+      }
+      if (ret === ERR_PAUSED && (this.#pause === 'chunkedHead' || this.#pause === 'trace')) {
         this.#pause = 'none';
         lib.llhttp_resume(this.#ptr);
-        this.#mark = offset;
+        // Spans are reported relative to the bytes handed to llhttp_execute:
+        // from here on, `rest`.
+        this.#mark = 0;
         done = offset;
+        this.#done = offset;
         rest = chunk.subarray(offset);
         continue;
       }
       if (ret === ERR_PAUSED) {
         this.#pause = 'none';
         this.offset = offset;
+        this.#trace?.('message_complete', offset, 0, null);
         return 'paused';
       }
       if (ret === ERR_PAUSED_UPGRADE) {
         // RFC 9110 §7.8: a server may ignore Upgrade; keep parsing HTTP/1.1.
         lib.llhttp_resume_after_upgrade(this.#ptr);
         done = offset;
+        this.#done = offset;
+        this.#mark = 0;
         rest = chunk.subarray(offset);
         continue;
       }
@@ -304,8 +335,23 @@ export class WasmParser implements RequestParser {
     this.#awaitingHead = true;
     this.#http09 = false;
     this.#http09Cr = false;
+    // Asked again for each message: tracing may have started (a flow page opened) or stopped.
+    this.#trace = this.#sink.parserTrace ?? null;
     this.#sink.onRequestBegin();
-    return 0;
+    return this.#pauseToTrace('message_begin', null);
+  }
+
+  /** Tracing: stop here so execute() learns the offset of a callback that has no pointer. */
+  #pauseToTrace(callback: string, detail: string | null): number {
+    if (this.#trace === null || this.#pause !== 'none') return 0;
+    this.#traced = { callback, detail };
+    this.#pause = 'trace';
+    return ERR_PAUSED;
+  }
+
+  #traceSpan(callback: string, chunk: Buffer, start: number, len: number): void {
+    const shown = chunk.latin1Slice(start, Math.min(start + len, start + 256));
+    (this.#trace as ParserTrace)(callback, this.#done + start, len, shown);
   }
 
   /**
@@ -325,6 +371,7 @@ export class WasmParser implements RequestParser {
   }
 
   onUrl(chunk: Buffer, start: number, len: number): number {
+    if (this.#trace !== null) this.#traceSpan('url', chunk, start, len);
     this.#url += chunk.latin1Slice(start, start + len);
     // The byte after the span is llhttp's delimiter: SP before a version, a
     // line end for HTTP/0.9. A CR counts only with its LF: "/data\r.json" is
@@ -335,7 +382,9 @@ export class WasmParser implements RequestParser {
     return this.#count(len);
   }
 
-  onHeaderField(b: Buffer): number {
+  onHeaderField(chunk: Buffer, start: number, len: number): number {
+    if (this.#trace !== null) this.#traceSpan(this.#inTrailers ? 'trailer_field' : 'header_field', chunk, start, len);
+    const b = chunk.subarray(start, start + len);
     if (this.#inTrailers) {
       this.#inChunkedBody = false; // trailers are bounded by the header limit
     } else {
@@ -351,7 +400,9 @@ export class WasmParser implements RequestParser {
     return this.#count(b.length);
   }
 
-  onHeaderValue(b: Buffer): number {
+  onHeaderValue(chunk: Buffer, start: number, len: number): number {
+    if (this.#trace !== null) this.#traceSpan(this.#inTrailers ? 'trailer_value' : 'header_value', chunk, start, len);
+    const b = chunk.subarray(start, start + len);
     if (!this.#inTrailers) {
       const text = b.latin1Slice(0, b.length);
       if (this.#lastPart === 'value') {
@@ -392,7 +443,14 @@ export class WasmParser implements RequestParser {
     this.#url = '';
     this.#rawHeaders = [];
     this.#sink.onRequestHead(head);
-    if (!chunked) return 0;
+    if (!chunked) {
+      const detail = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, keep-alive ${keepAlive}`;
+      return this.#pauseToTrace('headers_complete', detail);
+    }
+    if (this.#trace !== null) {
+      const detail = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, chunked body`;
+      this.#traced = { callback: 'headers_complete', detail };
+    }
     // Stop for a moment to learn where the head ends: chunk lines are counted from there.
     this.#inChunkedBody = true;
     this.#lineBytes = 0;
@@ -401,6 +459,12 @@ export class WasmParser implements RequestParser {
   }
 
   onBody(chunk: Buffer, start: number, len: number): number {
+    if (this.#trace !== null) {
+      // A chunked body's size lines reach no callback: what lies between two data spans is one.
+      if (this.#inChunkedBody && start > this.#mark)
+        this.#traceSpan('chunk_line', chunk, this.#mark, start - this.#mark);
+      this.#trace(this.#inChunkedBody ? 'chunk_data' : 'body', this.#done + start, len, null);
+    }
     if (this.#countLine(chunk, start)) return -1;
     this.#lineBytes = 0;
     this.#mark = start + len;
