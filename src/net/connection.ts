@@ -116,6 +116,7 @@ export class Connection implements ReaderHost, ExchangeHost {
 
   headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void {
     const version = this.#ctx.settings.protocol;
+    this.#report.responseBegins();
     this.#exchange = new ConnectionExchange(this, request, {
       clientKeepAlive,
       // HTTP/1.0 has no interim answers (RFC 9110 §15.2): a 1.0 server sends no 100.
@@ -413,6 +414,7 @@ export class Connection implements ReaderHost, ExchangeHost {
       headOnly: request?.method === 'HEAD',
       version: this.#ctx.settings.protocol,
     });
+    this.#report.responseBegins();
     this.socket.write(response);
     // The log counts body bytes, as for every answer: the page after the head.
     const bodyBytes = response.length - (response.indexOf('\r\n\r\n') + 4);

@@ -14,6 +14,12 @@ export class ConnectionReport {
   /** Bytes of a read or head a trace shows. */
   readonly traceBytes: number;
   readonly #log: Log;
+  /**
+   * A response is due and its head not yet written: the next write starting
+   * "HTTP/1." is that head (or a 100 Continue before it). Only then: a body
+   * may begin with those bytes too.
+   */
+  #headDue = false;
 
   constructor(socket: ConnectionSocket, log: Log, tracer: Tracer | null, secure: boolean) {
     this.peer = {
@@ -38,6 +44,11 @@ export class ConnectionReport {
     return this.#tracer?.active === true ? this.#trace : null;
   }
 
+  /** A response begins (a request's head was accepted, or porta answers an error itself). */
+  responseBegins(): void {
+    this.#headDue = true;
+  }
+
   /** With tracing on: the accept, and every write as it is queued (the socket's own write, observed). */
   #watch(socket: ConnectionSocket, trace: ConnectionTrace): void {
     const { remoteAddress: peer, remotePort: peerPort, localPort } = this.peer;
@@ -55,7 +66,9 @@ export class ConnectionReport {
     (socket as { write: (...args: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
       if (!tracer.active) return write(chunk, ...rest);
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : (chunk as Buffer);
-      const starts = bytes.length > 8 && bytes.latin1Slice(0, 7) === 'HTTP/1.';
+      const starts = this.#headDue && bytes.length > 12 && bytes.latin1Slice(0, 7) === 'HTTP/1.';
+      // An interim answer (1xx, RFC 9110 §15.2) is a head, and the final one is still due.
+      if (starts && bytes[9] !== 0x31) this.#headDue = false;
       const headEnd = starts ? bytes.indexOf('\r\n\r\n') : -1;
       const head = starts ? bytes.subarray(0, headEnd < 0 ? bytes.length : headEnd + 4) : null;
       const text =

@@ -24,6 +24,11 @@ const program = (name: string, text: string): void => {
   chmodSync(join(site.dir, 'cgi-bin', name), 0o755);
 };
 program('echo.sh', "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat\n");
+// A body that begins like a status line: still body, not a head.
+program(
+  'quote.sh',
+  "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nsleep 0.05\nprintf 'HTTP/1.1 200 is what this text is about\\r\\n\\r\\n'\n",
+);
 program(
   'nph-hi.sh',
   "#!/bin/sh\nprintf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nConnection: close\\r\\n\\r\\nhi\\n'\n",
@@ -162,3 +167,21 @@ for (const parser of ['wasm', 'native'] as const) {
     });
   }
 }
+
+t.test('a body that begins "HTTP/1.1 200" is traced as body, not as a head (pipe mode)', async (t) => {
+  const events: TraceEvent[] = [];
+  const server = await startPorta(
+    t,
+    { root: site.dir, cgiStdout: 'pipe', traceBytes: 400 },
+    { traceListener: (e) => events.push(e) },
+  );
+  const answer = await rawRequest(
+    server.port,
+    'GET /cgi-bin/quote.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  );
+  t.match(answer.data.toString('latin1'), /\r\n\r\n[0-9a-f]+\r\nHTTP\/1\.1 200 is what/, 'the body arrived');
+  const heads = events.filter((e) => e.kind === 'write' && e.data.head !== undefined);
+  t.equal(heads.length, 1, 'one head written');
+  t.match(String(heads[0]?.data.head), /^"HTTP\/1\.1 200 OK/, "porta's own head");
+  await server.close();
+});
