@@ -346,6 +346,22 @@ t.test('both builds are really under test', async (t) => {
   t.equal(effectiveParserKind('wasm'), 'wasm');
 });
 
+t.test('an empty read is not the end of input, whatever the Buffer behind it', async (t) => {
+  // Node's binding runs llhttp_finish() for a null data pointer, and a
+  // zero-length Buffer has one once its ArrayBuffer exists (parser/native.ts).
+  const empty = Buffer.alloc(0);
+  t.equal(empty.buffer.byteLength, 0, 'its ArrayBuffer now exists');
+  const input = Buffer.from('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+  const c: Case = { file: '-', name: 'empty read', line: 0, prose: '', meta: {}, input, log: [] };
+  const want = ['begin', 'head GET /a HTTP/1.1 keepAlive=true upgrade=false [Host: x]', 'end'];
+  for (const kind of BUILDS) {
+    const r = run(kind, c, [input.subarray(0, 20), empty, input.subarray(20, 50), empty, input.subarray(50)]);
+    t.same(r.log.slice(0, 3), want, `${kind}: the first request, read around two empty reads`);
+    t.same(r.log.slice(3), [...want.map((l) => l.replace('/a', '/b'))], `${kind}: and the pipelined one`);
+    t.same(r.violations, [], `${kind}: the pause protocol kept`);
+  }
+});
+
 const files = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.md'))
   .sort();

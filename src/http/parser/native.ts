@@ -70,6 +70,14 @@ interface HttpCommon {
 
 const HPE_PAUSED = 21;
 const EMPTY = Buffer.alloc(0);
+/**
+ * No bytes, at a real address. Node's binding runs llhttp_finish() (the
+ * peer's EOF) instead of llhttp_execute() when a buffer's data pointer is
+ * null, and a zero-length Buffer has a null one once its ArrayBuffer exists
+ * (anything that read its `.buffer`): "execute nothing" would then fail a
+ * message in progress with HPE_INVALID_EOF_STATE.
+ */
+const NO_BYTES = Buffer.from(new ArrayBuffer(1), 0, 0);
 const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
 /** Bytes kept of a request line whose end is not seen yet (" HTTP/1.1\r" fits). */
 const LINE_TAIL = 32;
@@ -297,7 +305,8 @@ export class NativeParser implements RequestParser {
     this.#previousTail = this.#tail;
     this.#tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - 3)));
     for (;;) {
-      const ret = this.#parser.execute(base === 0 ? chunk : chunk.subarray(base));
+      const bytes = base === 0 ? chunk : chunk.subarray(base);
+      const ret = this.#parser.execute(bytes.length === 0 ? NO_BYTES : bytes);
       if (typeof ret === 'number') {
         const at = base + ret;
         if (this.#upgradeHead !== null) {
@@ -382,7 +391,7 @@ export class NativeParser implements RequestParser {
     // A bodiless message ends without another byte: let llhttp get there now,
     // as wasm does, or a paused head at the very end of a read would wait for
     // the next read to end (and a pipelining client would wait forever).
-    const ret = this.#parser.execute(EMPTY);
+    const ret = this.#parser.execute(NO_BYTES);
     if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') {
       this.#deferred = {
         code: ret.code ?? 'HPE_INTERNAL',
