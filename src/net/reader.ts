@@ -53,7 +53,16 @@ export class RequestReader implements ParserSink {
   readonly #host: ReaderHost;
   readonly #limits: Limits;
   readonly #peer: Peer;
-  readonly #parser: RequestParser;
+  readonly #kind: ParserKind;
+  /**
+   * llhttp, only while a request is being read. Between requests, with every
+   * byte parsed, llhttp is where a fresh one starts (only the CR/LF it skips
+   * seen since the last message end), so it is let go, and the next byte
+   * gets a fresh one: an idle keep-alive connection holds no parser.
+   */
+  #parser: RequestParser | null = null;
+  /** llhttp delivered a message's begin and not yet its end. */
+  #inMessage = false;
   /** Bytes not yet parsed: a read, or the rest after a message end. */
   #input: Buffer | null = null;
   /**
@@ -64,10 +73,17 @@ export class RequestReader implements ParserSink {
   #inputBase = 0;
   /** The same for the chunk being parsed now. */
   #base = 0;
-  /** --trace: llhttp's callbacks, each with its offset in the read (null unless tracing). */
-  readonly #parserTrace: ParserTrace;
+  /** --trace: llhttp's callbacks, each with its offset in the read; made the first time it is asked for. */
+  #parserTrace: ParserTrace | null = null;
+  /**
+   * Asked for by the parser at each message's start: tracing that starts
+   * (a flow page opens) applies from the next request, and with nothing
+   * observing the parser does no extra work.
+   */
   get parserTrace(): ParserTrace | null {
-    return this.#host.trace === null ? null : this.#parserTrace;
+    if (this.#host.trace === null) return null;
+    this.#parserTrace ??= (callback, offset, length, value) => this.#traceParser(callback, offset, length, value);
+    return this.#parserTrace;
   }
   /** The parser stopped at a message end: resume() and feed #input (even empty) next. */
   #paused = false;
@@ -91,23 +107,20 @@ export class RequestReader implements ParserSink {
     this.#peer = peer;
     this.#trusted = trusted;
     this.#proxyHeader = proxyHeader;
+    this.#kind = kind;
     if (proxyHeader && !trusted.has(peer.remoteAddress))
       this.refused = `PROXY header from ${peer.remoteAddress}, not a trusted proxy`;
-    // Asked for by the parser at each message's start: tracing that starts
-    // (a flow page opens) applies from the next request, and with nothing
-    // observing the parser does no extra work.
-    const report: ParserTrace = (callback, offset, length, value) => {
-      const trace = host.trace;
-      if (trace === null) return;
-      // NaN: Node's binding does not say where (parser/native.ts).
-      const at = Number.isNaN(offset) ? null : offset + this.#base;
-      const shown = value === null ? '' : ` ${quoteBytes(Buffer.from(value, 'latin1'), 80)}`;
-      const where = at === null ? '' : length > 0 ? ` [${at}, ${at + length})` : ` at ${at}`;
-      const span = at === null && length > 0 ? ` (${length} bytes)` : where;
-      trace('llhttp', `llhttp ${callback}${span}${shown}`, { callback, offset: at, length, value });
-    };
-    this.#parserTrace = report;
-    this.#parser = createParser(kind, this, { maxHeaderSize: limits.maxHeaderSize });
+  }
+
+  #traceParser(callback: string, offset: number, length: number, value: string | null): void {
+    const trace = this.#host.trace;
+    if (trace === null) return;
+    // NaN: Node's binding does not say where (parser/native.ts).
+    const at = Number.isNaN(offset) ? null : offset + this.#base;
+    const shown = value === null ? '' : ` ${quoteBytes(Buffer.from(value, 'latin1'), 80)}`;
+    const where = at === null ? '' : length > 0 ? ` [${at}, ${at + length})` : ` at ${at}`;
+    const span = at === null && length > 0 ? ` (${length} bytes)` : where;
+    trace('llhttp', `llhttp ${callback}${span}${shown}`, { callback, offset: at, length, value });
   }
 
   /** Something for the parser: bytes, or the (possibly empty) rest after a message end. */
@@ -170,23 +183,27 @@ export class RequestReader implements ParserSink {
     const chunk = this.#input ?? EMPTY;
     this.#input = null;
     this.#base = this.#inputBase;
+    this.#parser ??= createParser(this.#kind, this, { maxHeaderSize: this.#limits.maxHeaderSize });
+    const parser = this.#parser;
     if (this.#paused) {
       this.#paused = false;
-      this.#parser.resume();
+      parser.resume();
     }
-    const status = this.#parser.execute(chunk);
+    const status = parser.execute(chunk);
     switch (status) {
       case 'ok':
-        if (this.#parser.awaitingHttp09Head) this.#fail('badVersion', 'HTTP/0.9 request line (no version)');
+        if (parser.awaitingHttp09Head) this.#fail('badVersion', 'HTTP/0.9 request line (no version)');
+        // Every byte parsed and no message begun: nothing llhttp holds is needed (see #parser).
+        else if (!this.#inMessage) this.#releaseParser();
         return;
       case 'paused':
         // Stopped at a message end: the rest waits (possibly empty, see parser/types.ts).
         this.#paused = true;
-        this.#input = chunk.subarray(this.#parser.offset);
-        this.#inputBase = this.#base + this.#parser.offset;
+        this.#input = chunk.subarray(parser.offset);
+        this.#inputBase = this.#base + parser.offset;
         return;
       case 'error': {
-        const error = this.#parser.error;
+        const error = parser.error;
         if (error === null) return this.#fail('badRequest', 'parser error without a cause');
         this.#host.trace?.(
           'llhttp',
@@ -215,12 +232,18 @@ export class RequestReader implements ParserSink {
 
   destroy(): void {
     this.#input = null;
-    this.#parser.destroy();
+    this.#releaseParser();
+  }
+
+  #releaseParser(): void {
+    this.#parser?.destroy();
+    this.#parser = null;
   }
 
   // ---- llhttp's events (ParserSink) ----------------------------------------------
 
   onRequestBegin(): void {
+    this.#inMessage = true;
     this.begun = true;
   }
 
@@ -245,6 +268,7 @@ export class RequestReader implements ParserSink {
   }
 
   onRequestEnd(): void {
+    this.#inMessage = false;
     this.requestEnded = true;
   }
 }

@@ -94,6 +94,28 @@ function loadBinding(): HttpCommon | null {
 
 const binding = loadBinding();
 
+/**
+ * Node's parsers let go of (destroy()), ready to be initialised again: a
+ * connection holds one only while it reads a request (net/reader.ts), so a
+ * keep-alive connection takes one per request, and making the C++ side costs
+ * more than re-initialising it (about 1 µs a request). Node's own http server
+ * keeps such a free list too (`parsers` in _http_common, 1000).
+ */
+const spare: NativeHTTPParser[] = [];
+const SPARE_MAX = 128;
+/** The slots of the callbacks this adapter sets. */
+const CALLBACK_SLOTS: readonly number[] =
+  binding === null
+    ? []
+    : (({ kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute }) => [
+        kOnMessageBegin,
+        kOnHeaders,
+        kOnHeadersComplete,
+        kOnBody,
+        kOnMessageComplete,
+        kOnExecute,
+      ])(binding.HTTPParser);
+
 export function nativeParserAvailable(): boolean {
   return binding !== null;
 }
@@ -109,6 +131,8 @@ export class NativeParser implements RequestParser {
   error: ParseError | null = null;
 
   readonly #parser: NativeHTTPParser;
+  /** Given back (destroy()): the C++ parser may be another adapter's now. */
+  #destroyed = false;
   readonly #sink: ParserSink;
   readonly #maxHeaderSize: number;
   // Pieces of a head that arrived before headers-complete (long or split heads).
@@ -168,7 +192,9 @@ export class NativeParser implements RequestParser {
     const { HTTPParser } = binding;
     this.#sink = sink;
     this.#maxHeaderSize = options.maxHeaderSize;
-    const parser = new HTTPParser();
+    // initialize() leaves nothing of an earlier use: llhttp_init, the lenient
+    // flags, the header counts and the async resource are all set afresh.
+    const parser = spare.pop() ?? new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, options.maxHeaderSize, lenientFlags());
     parser[HTTPParser.kOnMessageBegin] = () => {
       this.#url = '';
@@ -465,8 +491,15 @@ export class NativeParser implements RequestParser {
   }
 
   destroy(): void {
-    this.#parser.close();
-    this.#parser.free();
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    const parser = this.#parser;
+    // Its callbacks hold this adapter (and through the sink a connection): cut them.
+    for (const slot of CALLBACK_SLOTS) parser[slot] = null;
+    if (spare.length >= SPARE_MAX) return parser.close();
+    // As Node's freeParser(): the async resource ends here, the C++ side is kept.
+    parser.free();
+    spare.push(parser);
   }
 }
 
