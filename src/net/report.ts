@@ -5,7 +5,10 @@
 import type { Peer } from '../http/request';
 import type { LoggedRequest, Log } from '../log';
 import { type ConnectionTrace, quoteBytes, type Tracer } from '../trace';
-import { type ConnectionSocket, socketFd } from './socket';
+import { type ConnectionSocket, socketAddresses, socketFd } from './socket';
+
+/** The last connection's address strings (see the constructor). */
+const recent = { remote: '', local: '' };
 
 export class ConnectionReport {
   readonly peer: Peer;
@@ -22,11 +25,18 @@ export class ConnectionReport {
   #headDue = false;
 
   constructor(socket: ConnectionSocket, log: Log, tracer: Tracer | null, secure: boolean) {
+    const ends = socketAddresses(socket);
+    // Each read makes a new string; most connections share their addresses
+    // with the one before (one listener, one proxy or busy client): one string serves them.
+    const remote = plainAddress(ends.remoteAddress);
+    const local = plainAddress(ends.localAddress);
+    if (remote !== recent.remote) recent.remote = remote;
+    if (local !== recent.local) recent.local = local;
     this.peer = {
-      remoteAddress: plainAddress(socket.remoteAddress),
-      remotePort: socket.remotePort ?? 0,
-      localAddress: plainAddress(socket.localAddress),
-      localPort: socket.localPort ?? 0,
+      remoteAddress: recent.remote,
+      remotePort: ends.remotePort ?? 0,
+      localAddress: recent.local,
+      localPort: ends.localPort ?? 0,
       secure,
     };
     this.#log = log;

@@ -1,7 +1,8 @@
 // What an idle keep-alive connection holds, and that what it lets go of is
 // taken up again correctly: no llhttp parser between requests (the next byte
 // gets a fresh one), pipelined and split requests after the pause served as
-// before, and CR/LF ahead of a request line still skipped (RFC 9112 §2.2).
+// before, and CR/LF ahead of a request line still skipped (RFC 9112 §2.2);
+// no second copy of its addresses on the socket.
 
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
@@ -44,6 +45,12 @@ for (const parser of ['wasm', 'native'] as const) {
     for (const collector of collectors) t.ok(await answered(collector, 1), 'the first answer');
     t.equal(server.porta.connections.size, CONNECTIONS, 'every connection is open and idle');
     t.equal(live(WasmParser) + live(NativeParser), 0, 'no parser is held by an idle connection');
+    for (const connection of server.porta.connections) {
+      // net.Socket's own copies of the two addresses (the Peer has them): not made (net/socket.ts).
+      const socket = connection.socket as { _peername?: unknown; _sockname?: unknown };
+      t.same([socket._peername, socket._sockname], [undefined, undefined], "Node's address cache is left empty");
+      if (!t.passing()) break;
+    }
 
     // After the pause: one request split across two reads (the first lands on an idle connection)…
     const first = sockets[0] as Socket;
