@@ -7,10 +7,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../../src/cluster/primary';
 import { processesIn } from '../chaos/probe';
 import { CLI, type RunningCli, startCli, uidOf, waitUntil } from '../helpers/cli';
 import { KeepAliveClient, type Outcome } from '../helpers/http-client';
@@ -292,4 +293,16 @@ t.test('--workers 0: one process serves and takes the signals itself', async (t)
     'the answer in flight finished',
   );
   t.same(await porta.exited, { code: 0, signal: null }, 'exit 0');
+});
+
+t.test("the workers' young generation: 4 MiB semi-spaces, unless the operator chose", async (t) => {
+  t.same(workerExecArgv(['--inspect'], undefined), ['--inspect', `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
+  t.same(workerExecArgv([], '--max-old-space-size=512'), [`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
+  t.same(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16'], 'argv wins');
+  t.same(workerExecArgv([], ' --max_semi_space_size=8'), [], 'NODE_OPTIONS wins');
+  const porta = await startCli(t, [...BASE, '--workers', '1']);
+  t.ok(await waitUntil(() => porta.workers().length === 1), 'a worker');
+  const cmdline = readFileSync(`/proc/${porta.workers()[0] as number}/cmdline`, 'utf8').split('\0');
+  t.ok(cmdline.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), 'the worker runs with the cap');
+  t.ok(isFile(await new KeepAliveClient(porta.port).get('/file.bin')), 'and serves');
 });
