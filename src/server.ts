@@ -6,7 +6,7 @@
 import { AddressRanges } from './http/cidr';
 import { readFileSync } from 'node:fs';
 import { createServer as createPlainServer, type Server, type Socket } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import type { Settings, TlsFiles } from './config';
 import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
@@ -115,7 +115,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
   const makeServer = (): Server => {
     if (tlsOptions === null) return createPlainServer({ noDelay: true, allowHalfOpen: true }, accept);
-    const server = createTlsServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, accept);
+    const server = tls().createServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, accept);
     // A plaintext request or a failed handshake: that socket is closed, nothing else.
     server.on('tlsClientError', () => undefined);
     return server;
@@ -306,6 +306,14 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Li
  * or a key that does not fit, is one clear line at start-up. TLS 1.2 and up,
  * ALPN http/1.1 (porta speaks nothing else), Node's default cipher list.
  */
+/**
+ * node:tls, loaded only for an HTTPS listener: with it come node:crypto and
+ * OpenSSL's start-up, about 1 MiB of every plain worker.
+ */
+function tls(): typeof import('node:tls') {
+  return require('node:tls') as typeof import('node:tls');
+}
+
 function readTls(files: TlsFiles): SecureContextOptions & { ALPNProtocols: string[] } {
   const read = (flag: string, path: string): Buffer => {
     try {
@@ -329,7 +337,7 @@ function readTls(files: TlsFiles): SecureContextOptions & { ALPNProtocols: strin
     options.passphrase = read('--tls-password-file', files.passwordFile).toString('utf8').split(/\r?\n/)[0] ?? '';
   }
   try {
-    createSecureContext(options);
+    tls().createSecureContext(options);
   } catch (err) {
     throw new StartupError(`the TLS certificate or key cannot be used: ${(err as Error).message}`);
   }
