@@ -11,7 +11,7 @@ import { HELP, parseCommandLine, type Parsed, rootProblem, UsageError } from './
 import { banner } from './cli/banner';
 import { runPrimary } from './cluster/primary';
 import type { Settings } from './config';
-import { SERVER_NAME, SERVER_VERSION } from './http/response';
+import { SERVER_NAME, SERVER_VERSION } from './version';
 
 export { parseCommandLine } from './cli/args';
 

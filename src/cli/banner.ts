@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Settings } from '../config';
 import { LOOPBACK } from '../config';
-import { SERVER_VERSION } from '../http/response';
+import { SERVER_VERSION } from '../version';
 import type { Listening } from '../server';
 
 export interface BannerFacts {

@@ -3,12 +3,10 @@
 
 import { STATUS_CODES } from 'node:http';
 import escapeHtml from 'escape-html';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { SERVER_NAME, SERVER_VERSION } from '../version';
 
+export { SERVER_NAME, SERVER_VERSION } from '../version';
 export const CRLF = '\r\n';
-export const SERVER_NAME = 'porta';
-export const SERVER_VERSION: string = readOwnVersion();
 export const SERVER_HEADER = `Server: ${SERVER_NAME}/${SERVER_VERSION}\r\n`;
 
 /** A header list as [name, value] pairs, in the order they go out. */
@@ -126,19 +124,4 @@ export function closingErrorResponse(
   });
   const headBytes = Buffer.from(head, 'latin1');
   return options.headOnly ? headBytes : Buffer.concat([headBytes, page]);
-}
-
-/** porta's version from its package.json, found upward from this file (src/ or build/src/). */
-function readOwnVersion(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === SERVER_NAME && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // not here: look one folder up
-    }
-    dir = dirname(dir);
-  }
-  return '0.0.0';
 }
