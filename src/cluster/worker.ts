@@ -70,8 +70,10 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
   process.on('SIGINT', () => undefined); // the primary decides
   // A SIGTERM sent to the whole group (systemd's KillMode=control-group): drain too.
   process.on('SIGTERM', () => drain(settings.limits.graceMs));
-  // The primary is gone without a word (killed): this worker goes too.
-  process.on('disconnect', () => drain(settings.limits.graceMs));
+  // The primary gone without a word (SIGKILL): Node's cluster exits the worker
+  // at once on that disconnect (lib/internal/cluster/child.js), before any
+  // handler here could drain, and the exit kills this worker's programs (none
+  // is orphaned). Answers in flight are cut: to drain, signal the primary.
 
   const start = async (): Promise<Porta> => {
     const server = createPorta(settings, undefined, {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../../src/cluster/primary';
 import { processesIn } from '../chaos/probe';
-import { CLI, type RunningCli, startCli, uidOf, waitUntil } from '../helpers/cli';
+import { CLI, procStat, type RunningCli, startCli, uidOf, waitUntil } from '../helpers/cli';
 import { KeepAliveClient, type Outcome } from '../helpers/http-client';
 import { sleep, tempDir } from '../helpers/porta';
 
@@ -305,4 +305,19 @@ t.test("the workers' young generation: 4 MiB semi-spaces, unless the operator ch
   const cmdline = readFileSync(`/proc/${porta.workers()[0] as number}/cmdline`, 'utf8').split('\0');
   t.ok(cmdline.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), 'the worker runs with the cap');
   t.ok(isFile(await new KeepAliveClient(porta.port).get('/file.bin')), 'and serves');
+});
+
+t.test('the primary killed (SIGKILL): its worker exits at once, its programs with it, no error', async (t) => {
+  const porta = await startCli(t, [...BASE, '--grace', '5']);
+  const client = new KeepAliveClient(porta.port);
+  const inFlight = client.get('/cgi-bin/slow.sh');
+  t.ok(await waitUntil(() => processesIn(join(site.dir, 'cgi-bin')).length > 0), 'the program runs');
+  const workers = porta.workers();
+  t.equal(workers.length, 1, 'one worker');
+  porta.signal('SIGKILL');
+  const gone = (pid: number): boolean => procStat(pid) === null || procStat(pid)?.state === 'Z';
+  t.ok(await waitUntil(() => workers.every(gone), 2000), 'the worker exits at once');
+  t.ok(await waitUntil(() => processesIn(join(site.dir, 'cgi-bin')).length === 0, 2000), 'no program left running');
+  t.not((await inFlight).kind, 'ok', 'the answer in flight was cut (SIGTERM drains; SIGKILL does not)');
+  t.notMatch(porta.stderr(), /Error|EPIPE|ERR_IPC/, 'without an uncaught error');
 });
