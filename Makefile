@@ -30,7 +30,7 @@ build: install
 # Optional: without it porta falls back to child_process.spawn and says so.
 native: $(ADDON)
 
-$(ADDON): native/porta_spawn.c native/binding.gyp | $(STAMP)
+$(ADDON): $(wildcard native/*.c native/*.h) native/binding.gyp | $(STAMP)
 	@npm run --silent native -- $(NODEDIR) >native/build.log 2>&1 \
 	  && echo "native: spawn addon built" \
 	  || echo "native: spawn addon NOT built (see native/build.log); CGI uses child_process.spawn"

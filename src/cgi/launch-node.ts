@@ -81,11 +81,13 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  stderr.on('data', (chunk: Buffer) => spec.stderr.data(chunk));
+  stderr.on('end', () => spec.stderr.end());
+  stderr.on('error', () => undefined);
   return {
     pid,
     stdin,
     stdout: spec.stdout.kind === 'pipe' ? child.stdout : null,
-    stderr,
     exited,
     kill: (signal) => killGroup(pid, signal),
     groupAlive: () => groupAlive(pid),

@@ -6,18 +6,29 @@
 // - spec.stdout.fd (socket mode) is the client socket's fd, borrowed for the
 //   duration of the launch() call only: the caller reads it from the socket's
 //   handle in the same event-loop turn, and the launcher never keeps the
-//   number. The addon dups it (F_DUPFD_CLOEXEC) before its worker thread is
-//   queued and the worker uses only the dup; child_process dup2()s it in the
-//   forked child before spawn() returns. Afterwards the caller's socket may
-//   only be ended or destroyed: the fd is left blocking, shared with the child.
-// - every pipe the launcher makes is owned by the returned LaunchedChild; the
-//   child's ends are closed in the parent right after the spawn.
+//   number. The addon dups it (F_DUPFD_CLOEXEC) and starts the program from
+//   the dup within the call; child_process dup2()s it in the forked child
+//   before spawn() returns. Afterwards the caller's socket may only be ended
+//   or destroyed: the fd is left blocking, shared with the child.
+// - the stdin and stdout pipes are owned by the returned LaunchedChild; the
+//   stderr pipe by the launcher, which reads it into spec.stderr until EOF;
+//   the child's ends are closed in the parent right after the spawn.
 
 import type { Readable, Writable } from 'node:stream';
 
 export type StdoutTarget =
   | { kind: 'pipe' } // pipe mode: porta reads the program's output
   | { kind: 'socket'; fd: number }; // socket mode: the program writes to the client itself (fd borrowed, see top)
+
+/**
+ * Where the program's stderr goes, as it comes. end() follows the last
+ * chunk; it may be left out when no chunk came (the addon reads stderr in C
+ * and calls into JavaScript only for output).
+ */
+export interface StderrSink {
+  data(chunk: Buffer): void;
+  end(): void;
+}
 
 /** Who the program runs as (never root unless asked for: see config.ts cgiUser). */
 export interface RunAs {
@@ -38,6 +49,7 @@ export interface LaunchSpec {
   /** Working directory of the child (the script's folder, as Apache does). */
   cwd: string;
   stdout: StdoutTarget;
+  stderr: StderrSink;
   /** Niceness added to the program (0: none), so static files stay quick beside it. */
   nice: number;
   /** The user it runs as; null: porta's own (porta is not root, or --cgi-user root). */
@@ -56,8 +68,6 @@ export interface LaunchedChild {
   readonly stdin: Writable | null;
   /** Read end of the program's stdout; null in socket mode. */
   readonly stdout: Readable | null;
-  /** Read end of the program's stderr. */
-  readonly stderr: Readable;
   /** Resolves once the child has been reaped (never rejects). */
   readonly exited: Promise<ExitStatus>;
   /** Signal the child's whole process group (it is started as a group leader). */

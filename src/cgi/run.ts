@@ -4,7 +4,7 @@
 //               before it starts (chunked) or the socket is to be lent;
 //   starting  — socket and nph modes lend the socket (socket mode writes
 //               porta's status line first), then the program is started;
-//   running   — stdin fed, stderr logged, stdout relayed (pipe mode, relay.ts)
+//   running   — stdin fed, stderr logged (stderr.ts), stdout relayed (pipe mode, relay.ts)
 //               or written by the program straight to the client;
 //   done      — reaped, its process group cleaned up, the slot given back.
 // A timeout or a vanished client kills the whole process group at any stage.
@@ -19,6 +19,7 @@ import { SpooledBody } from './body';
 import { buildEnvironment, type ScriptInfo } from './env';
 import type { ExitStatus, LaunchedChild, Launcher, RunAs, StdoutTarget } from './launcher';
 import { CgiRelay, describeExit } from './relay';
+import { stderrLog } from './stderr';
 
 export type CgiMode = 'socket' | 'pipe' | 'nph';
 
@@ -60,7 +61,6 @@ export class CgiRun {
   #killTimer: NodeJS.Timeout | null = null;
   /** Why porta stopped the program, if it did: its exit is then no news. */
   #stopped: 'timeout' | 'client gone' | 'server stopping' | null = null;
-  #stderrBytes = 0;
   #reaped = false;
   /** performance.now() when the launch was asked for: the access log's upstream time runs from it. */
   #launchedAt = 0;
@@ -172,6 +172,7 @@ export class CgiRun {
           user: this.#ctx.user,
           stdin: feed === null ? 'null' : 'pipe',
           stdout,
+          stderr: stderrLog(this.#label, this.#ctx.limits.cgiMaxStderr, (line) => exchange.logError(line)),
         })
         .then(
           exchange.contain((child: LaunchedChild) => this.#begin(child, feed, cleanup)),
@@ -207,7 +208,6 @@ export class CgiRun {
       child.kill('SIGKILL');
       child.stdin?.destroy();
       child.stdout?.destroy();
-      child.stderr.destroy();
       void child.exited.then(cleanup);
       return;
     }
@@ -219,7 +219,6 @@ export class CgiRun {
       child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
       feed(child.stdin);
     }
-    this.#collectStderr(child);
     if (child.stdout !== null) {
       const relay = new CgiRelay(
         this.#exchange,
@@ -243,26 +242,6 @@ export class CgiRun {
         this.#exited(status);
       }),
     );
-  }
-
-  #collectStderr(child: LaunchedChild): void {
-    const max = this.#ctx.limits.cgiMaxStderr;
-    let pending = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      const room = max - this.#stderrBytes;
-      this.#stderrBytes += chunk.length;
-      if (room <= 0) return;
-      pending += chunk.subarray(0, room).toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) this.#exchange.logError(`${this.#label}: ${line}`);
-    });
-    child.stderr.on('end', () => {
-      if (pending !== '') this.#exchange.logError(`${this.#label}: ${pending}`);
-      if (this.#stderrBytes > max)
-        this.#exchange.logError(`${this.#label}: ${this.#stderrBytes - max} more stderr bytes dropped`);
-    });
-    child.stderr.on('error', () => undefined);
   }
 
   #armTimeout(): void {

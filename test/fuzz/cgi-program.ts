@@ -82,6 +82,7 @@ export class FakeChild implements LaunchedChild {
   readonly pid: number;
   readonly stdin: ProgramStdin | null;
   readonly stdout = new PassThrough();
+  /** What the program writes to stderr; the launcher's to read (spec.stderr). */
   readonly stderr = new PassThrough();
   readonly exited: Promise<ExitStatus>;
   readonly spec: LaunchSpec;
@@ -107,6 +108,9 @@ export class FakeChild implements LaunchedChild {
     this.spec = spec;
     this.#plan = plan;
     this.stdin = spec.stdin === 'pipe' ? new ProgramStdin(plan.readsStdin) : null;
+    // The launcher reads stderr into porta's sink, as the addon does.
+    this.stderr.on('data', (chunk: Buffer) => spec.stderr.data(chunk));
+    this.stderr.on('end', () => spec.stderr.end());
     this.exited = new Promise((resolve) => {
       this.#resolveExit = resolve;
     });

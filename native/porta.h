@@ -1,0 +1,78 @@
+// What the addon's files share: porta_spawn.c (the module's entry point and
+// spawn() itself), exec.c (the vfork child, run on a libuv worker thread),
+// watch.c (a running program's exit and stderr, on the event loop) and
+// sendfile.c (static bodies by sendfile(2)).
+
+#ifndef PORTA_H
+#define PORTA_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// An N-API call that fails throws and returns from the calling function.
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "porta_spawn: N-API call failed");  \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+// Per Node environment (a worker_thread loading the addon gets its own).
+typedef struct addon_state {
+  // Every spawn, exit and stderr callback runs under this one async resource:
+  // porta tracks no async context, and a resource per program cost an init
+  // and a destroy each.
+  napi_async_context context;
+  // /dev/null, opened once (O_CLOEXEC): the stdin of a program given no body.
+  int devnull;
+  // stderr is read here (loop thread only) and copied into a Buffer.
+  char buffer[16384];
+} addon_state_t;
+
+// One program start: its inputs, filled on the loop thread, then what the
+// start did, filled on the worker thread.
+typedef struct spawn {
+  char* strings;  // one allocation: program, cwd, argv, envp point into it
+  char** vectors;  // argv then envp, one allocation
+  const char* program;
+  const char* cwd;
+  char** argv;
+  char** envp;
+  int socket_fd;  // our dup of the client socket (-1: pipe mode)
+  int devnull;
+  bool stdin_null;
+  int32_t nice;
+  int32_t uid, gid;  // -1: keep porta's user
+  int in[2], out[2], err[2];
+  volatile int child_errno;  // written by the vfork child before it gives up
+  const char* volatile child_step;
+  // Results: the pid and pidfd, or pid -1 with the failed step and its errno.
+  pid_t pid;
+  int pidfd;
+  const char* failed_what;
+  int failed_errno;
+} spawn_t;
+
+// exec.c: pipes, vfork, exec (a worker thread). Sets s->pid (and s->pidfd),
+// or s->pid = -1 with failed_what/failed_errno; closes the child's ends.
+void spawn_run(spawn_t* s);
+// exec.c: every fd the spawn still holds, closed (a failed start).
+void spawn_close_all(spawn_t* s);
+
+// watch.c: the program's exit (pidfd) and stderr watched on the loop; the
+// watcher owns pidfd and err_fd from here.
+void watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb);
+
+// A JS callback from a libuv callback (a handle scope must be open).
+void call_js(napi_env env, napi_value callback, size_t argc, napi_value* argv);
+
+// An Error with .errno and .code (ENOENT, EACCES, ENOEXEC, else ESPAWN) for `what: strerror(err)`.
+napi_value errno_error(napi_env env, const char* what, int err);
+
+napi_value Sendfile(napi_env env, napi_callback_info info);
+napi_value SendfileCancel(napi_env env, napi_callback_info info);
+
+#endif
