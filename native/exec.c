@@ -1,6 +1,7 @@
 // Starting a program: pipes, vfork, the child's steps, exec. Runs on a libuv
 // worker thread (see porta_spawn.c for why not on the event loop), and
-// touches nothing of Node's: only the spawn_t it is given.
+// touches nothing of Node's: only the spawn_t it is given. Where clone.c's
+// start without waiting cannot be used, this is how programs start.
 //
 // Why vfork: Node's child_process.spawn forks the whole Node process (copying
 // its page tables) and blocks the event loop until exec. vfork(2) (clone with
@@ -49,9 +50,9 @@ static void spawn_child(spawn_t* s) {
 
   // Its own process group, so a timeout can signal everything it started.
   if (setpgid(0, 0) != 0) GIVE_UP("setpgid");
-  if (dup2(s->stdin_null ? s->devnull : s->in[0], 0) < 0) GIVE_UP("stdin");
-  if (dup2(s->socket_fd >= 0 ? s->socket_fd : s->out[1], 1) < 0) GIVE_UP("stdout");
-  if (dup2(s->err[1], 2) < 0) GIVE_UP("stderr");
+  if (dup2(s->child_fds[0], 0) < 0) GIVE_UP("stdin");
+  if (dup2(s->child_fds[1], 1) < 0) GIVE_UP("stdout");
+  if (dup2(s->child_fds[2], 2) < 0) GIVE_UP("stderr");
   if (chdir(s->cwd) != 0) GIVE_UP("chdir");
   // A lower priority for the program (and what it starts): best effort.
   if (s->nice > 0) setpriority(PRIO_PROCESS, 0, s->nice);
@@ -75,34 +76,50 @@ static void close_fd(int* fd) {
   if (*fd >= 0) close(*fd), *fd = -1;
 }
 
-void spawn_close_all(spawn_t* s) {
-  for (int i = 0; i < 2; i++) close_fd(&s->in[i]), close_fd(&s->out[i]), close_fd(&s->err[i]);
-  close_fd(&s->socket_fd);
-  close_fd(&s->pidfd);
-}
-
 static void failed(spawn_t* s, const char* what, int err) {
   s->pid = -1;
   s->failed_what = what;
   s->failed_errno = err;
 }
 
-void spawn_run(spawn_t* s) {
+int spawn_pipes(spawn_t* s) {
   if ((!s->stdin_null && pipe2(s->in, O_CLOEXEC) != 0) || (s->socket_fd < 0 && pipe2(s->out, O_CLOEXEC) != 0) ||
       pipe2(s->err, O_CLOEXEC) != 0) {
-    return failed(s, "pipe2", errno);
+    failed(s, "pipe2", errno);
+    return -1;
   }
   // Our end of stderr is read only when epoll says so; non-blocking all the
   // same, so that no surprise can ever stall the loop (the child's end, a
   // separate file description, stays blocking).
-  if (fcntl(s->err[0], F_SETFL, O_NONBLOCK) != 0) return failed(s, "fcntl", errno);
+  if (fcntl(s->err[0], F_SETFL, O_NONBLOCK) != 0) {
+    failed(s, "fcntl", errno);
+    return -1;
+  }
   if (s->socket_fd >= 0) {
     // The flag lives on the file description the socket and the program
     // share: a CGI program expects a blocking stdout. porta puts it back
     // (uv_stream_set_blocking) once the program is done with the socket.
     int flags = fcntl(s->socket_fd, F_GETFL);
-    if (flags < 0 || fcntl(s->socket_fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return failed(s, "fcntl", errno);
+    if (flags < 0 || fcntl(s->socket_fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      failed(s, "fcntl", errno);
+      return -1;
+    }
   }
+  s->child_fds[0] = s->stdin_null ? s->devnull : s->in[0];
+  s->child_fds[1] = s->socket_fd >= 0 ? s->socket_fd : s->out[1];
+  s->child_fds[2] = s->err[1];
+  return 0;
+}
+
+void spawn_close_child_ends(spawn_t* s) {
+  close_fd(&s->in[0]);
+  close_fd(&s->out[1]);
+  close_fd(&s->err[1]);
+  close_fd(&s->socket_fd);
+}
+
+void spawn_run(spawn_t* s) {
+  if (spawn_pipes(s) != 0) return;
   // No signal handler may run in the child while it shares our memory.
   sigset_t all, old;
   sigfillset(&all);
@@ -123,10 +140,17 @@ void spawn_run(spawn_t* s) {
     return failed(s, s->child_step, s->child_errno);
   }
   s->pid = pid;
-  // The child holds its ends now.
-  close_fd(&s->in[0]);
-  close_fd(&s->out[1]);
-  close_fd(&s->err[1]);
-  close_fd(&s->socket_fd);
+  spawn_close_child_ends(s);  // the child holds its own now
   s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+void spawn_free(spawn_t* s) {
+  if (s == NULL) return;
+  for (int i = 0; i < 2; i++) close_fd(&s->in[i]), close_fd(&s->out[i]), close_fd(&s->err[i]);
+  close_fd(&s->socket_fd);
+  close_fd(&s->pidfd);
+  free(s->strings);
+  free(s->vectors);
+  free(s->stack);
+  free(s);
 }

@@ -1,27 +1,32 @@
 // porta_spawn: start a CGI program without forking Node's whole address
-// space, as a user other than root (exec.c); watch its stderr and reap it
-// through a pidfd from the event loop (watch.c). And send large static
-// bodies with sendfile(2) (sendfile.c). This file is the module's entry
-// point and spawn()'s JS side.
+// space, as a user other than root (clone.c, else exec.c); watch its stderr
+// and reap it through a pidfd from the event loop (watch.c). And send large
+// static bodies with sendfile(2) (sendfile.c). This file is the module's
+// entry point and spawn()'s JS side.
 //
-// Why the start runs on a libuv worker thread: with vfork the calling thread
-// waits until the child has exec'd. That is ≈ 60 µs on an idle machine, but
-// the child is a new task the scheduler may queue behind every runnable
-// program: with W4's 16 programs starting at once, a spawn made on the event
-// loop itself blocked it for 0.7 ms (median) and left the CPUs 13 % idle.
-// On a worker, the loop serves others meanwhile.
+// Two ways to start, both sharing Node's memory until the program execs
+// (nothing of Node's is copied):
+// - clone.c (x86-64, Linux 5.5+): from the event loop, which goes on at once;
+//   the child finishes its own start. A failed exec is reported at its exit.
+// - exec.c elsewhere: vfork on a libuv worker thread, which waits until the
+//   child has exec'd. Not vfork on the event loop: that wait is ≈ 60 µs on an
+//   idle machine, but the child is a new task the scheduler may queue behind
+//   every runnable program: with W4's 16 programs starting at once, a vfork
+//   on the loop blocked it 0.7 ms (median) and left the CPUs 13 % idle.
 //
 // Fd ownership:
 // - stdout_fd (socket mode) is the client socket's fd, borrowed from the
 //   caller for the duration of the JS call only: Spawn() duplicates it at once,
-//   on the event loop (F_DUPFD_CLOEXEC), before the work is queued. The worker
-//   uses only that duplicate and closes it. The number the caller read may be
-//   reused by the next accept the moment the socket closes; the dup still
-//   names the right socket (or a dead one: harmless).
-// - The pipes are made on the worker with O_CLOEXEC; the child's ends are
-//   closed there once it has exec'd. The stdin and stdout ends go to JS, which
-//   owns them from then on; the stderr end and the pidfd go to the watcher
-//   (watch.c), which closes them at stderr's EOF and once the child is reaped.
+//   on the event loop (F_DUPFD_CLOEXEC), before anything else. Only that dup is
+//   used (the child dup2()s it onto its fd 1), and porta closes it once the
+//   child has its copy. The number the caller read may be reused by the next
+//   accept the moment the socket closes; the dup still names the right socket
+//   (or a dead one: harmless).
+// - The pipes are made with O_CLOEXEC (on the loop for clone.c, on the worker
+//   for exec.c); the child's ends are closed in porta as soon as the child
+//   has its own copies. The stdin and stdout ends go to JS, which owns them
+//   from then on; the stderr end and the pidfd go to the watcher (watch.c),
+//   which closes them at stderr's EOF and once the child is reaped.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,38 +43,47 @@
 
 #include "porta.h"
 
-// A spawn in flight: the libuv request, the spawn itself, the JS callbacks.
+// A worker-thread start in flight: the libuv request, the spawn, the JS callbacks.
 typedef struct job {
   uv_work_t work;
-  spawn_t s;
+  spawn_t* s;
   napi_env env;
   napi_ref on_spawn, on_exit, on_stderr;
 } job_t;
 
 static void job_free(job_t* j) {
-  spawn_close_all(&j->s);
-  free(j->s.strings);
-  free(j->s.vectors);
-  if (j->on_spawn != NULL) napi_delete_reference(j->env, j->on_spawn);
-  if (j->on_exit != NULL) napi_delete_reference(j->env, j->on_exit);
-  if (j->on_stderr != NULL) napi_delete_reference(j->env, j->on_stderr);
+  spawn_free(j->s);
+  napi_delete_reference(j->env, j->on_spawn);
+  napi_delete_reference(j->env, j->on_exit);
+  napi_delete_reference(j->env, j->on_stderr);
   free(j);
 }
 
 // Worker thread: no N-API here.
 static void job_run(uv_work_t* work) {
   job_t* j = work->data;
-  spawn_run(&j->s);
-  // The child has exec'd (or given up): it reads none of the strings now.
-  free(j->s.strings), j->s.strings = NULL;
-  free(j->s.vectors), j->s.vectors = NULL;
+  spawn_run(j->s);
+}
+
+// [pid, stdinFd, stdoutFd] for JS, which owns the two fds from here.
+static napi_value started(napi_env env, spawn_t* s) {
+  napi_value result;
+  int32_t values[3] = {s->pid, s->in[1], s->out[0]};
+  s->in[1] = s->out[0] = -1;
+  napi_create_array_with_length(env, 3, &result);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_int32(env, values[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
 }
 
 // Loop thread: start watching the child, then tell JS onSpawn(err, [pid, stdinFd, stdoutFd]).
 static void job_done(uv_work_t* work, int status) {
   job_t* j = work->data;
   napi_env env = j->env;
-  spawn_t* s = &j->s;
+  spawn_t* s = j->s;
   if (status == UV_ECANCELED && s->failed_what == NULL) s->pid = -1, s->failed_what = "spawn", s->failed_errno = ECANCELED;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -81,16 +95,9 @@ static void job_done(uv_work_t* work, int status) {
   } else {
     napi_get_reference_value(env, j->on_exit, &on_exit);
     napi_get_reference_value(env, j->on_stderr, &on_stderr);
-    watch_child(env, s->pid, s->pidfd, s->err[0], on_exit, on_stderr);
+    watch_child(env, s->pid, s->pidfd, s->err[0], on_exit, on_stderr, NULL);
     s->pidfd = s->err[0] = -1;  // the watcher's now
-    int32_t values[3] = {s->pid, s->in[1], s->out[0]};
-    s->in[1] = s->out[0] = -1;  // JS owns them now
-    napi_create_array_with_length(env, 3, &argv[1]);
-    for (uint32_t i = 0; i < 3; i++) {
-      napi_value v;
-      napi_create_int32(env, values[i], &v);
-      napi_set_element(env, argv[1], i, v);
-    }
+    argv[1] = started(env, s);
   }
   napi_get_reference_value(env, j->on_spawn, &callback);
   job_free(j);
@@ -135,49 +142,77 @@ static int get_strings(napi_env env, napi_value program, napi_value args, napi_v
 }
 
 // spawn(program, argsBlock, envBlock, cwd, stdinNull, stdoutFd, nice, uid, gid,
-//       onSpawn(err, [pid, stdinFd | -1, stdoutFd | -1]), onExit(code, signal), onStderr(chunk | null))
+//       onSpawn(err, [pid, stdinFd | -1, stdoutFd | -1]), onExit(code, signal, notStarted), onStderr(chunk | null))
+//   → [pid, stdinFd, stdoutFd] when the program was started within the call
+//     (clone.c: onSpawn is not called, and a failed exec is onExit's
+//     notStarted, an Error), else undefined (exec.c on a worker: onSpawn
+//     follows, with an Error whose .code is ENOENT, EACCES, … if it failed).
 // argsBlock/envBlock: each entry followed by a NUL ("" for none). stdoutFd: -1
 // for a pipe, else a socket fd borrowed for this call only. uid, gid: -1 to
-// keep porta's own. onSpawn's err has .code ENOENT, EACCES, … when the program
-// could not start. onStderr(null) comes after the last chunk, only if one came.
+// keep porta's own. onStderr(null) comes after the last chunk, only if one came.
 static napi_value Spawn(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value args[12];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
   addon_state_t* state = NULL;
   CHECK(napi_get_instance_data(env, (void**)&state));
-  job_t* j = calloc(1, sizeof *j);
-  if (j == NULL) {
+  spawn_t* s = calloc(1, sizeof *s);
+  if (s == NULL) {
     napi_throw(env, errno_error(env, "spawn", ENOMEM));
     return NULL;
   }
-  spawn_t* s = &j->s;
-  j->env = env;
   s->in[0] = s->in[1] = s->out[0] = s->out[1] = s->err[0] = s->err[1] = -1;
   s->socket_fd = s->pidfd = -1;
   s->devnull = state->devnull;
+  s->ignored = state->ignored;
   int32_t borrowed = -1;
   if (argc < 12 || napi_get_value_bool(env, args[4], &s->stdin_null) != napi_ok ||
       napi_get_value_int32(env, args[5], &borrowed) != napi_ok || napi_get_value_int32(env, args[6], &s->nice) != napi_ok ||
       napi_get_value_int32(env, args[7], &s->uid) != napi_ok || napi_get_value_int32(env, args[8], &s->gid) != napi_ok ||
       get_strings(env, args[0], args[1], args[2], args[3], s) != 0) {
-    job_free(j);
+    spawn_free(s);
     napi_throw_type_error(env, NULL,
                           "spawn(program, argsBlock, envBlock, cwd, stdinNull, stdoutFd, nice, uid, gid, onSpawn, onExit, onStderr)");
     return NULL;
   }
   if (s->stdin_null && s->devnull < 0) {
-    job_free(j);
+    spawn_free(s);
     napi_throw(env, errno_error(env, "/dev/null", ENOENT));
     return NULL;
   }
-  // Own the fd before anything is queued (see the top): from here on only the dup is used.
+  // Own the fd before anything else (see the top): from here on only the dup is used.
   if (borrowed >= 0 && (s->socket_fd = fcntl(borrowed, F_DUPFD_CLOEXEC, 3)) < 0) {
     int err = errno;
-    job_free(j);
+    spawn_free(s);
     napi_throw(env, errno_error(env, "dup of the client socket", err));
     return NULL;
   }
+  if (state->direct) {
+    int rc = spawn_direct(s);
+    if (rc <= 0) {
+      if (rc < 0) {
+        napi_value error = errno_error(env, s->failed_what, s->failed_errno);
+        spawn_free(s);
+        napi_throw(env, error);
+        return NULL;
+      }
+      watch_child(env, s->pid, s->pidfd, s->err[0], args[10], args[11], s);
+      s->pidfd = s->err[0] = -1;  // the watcher's now, and s with them
+      return started(env, s);
+    }
+    // clone3 cannot be used here: this start and every later one go to a worker.
+    state->direct = false;
+    spawn_free(s);
+    return Spawn(env, info);
+  }
+  job_t* j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    spawn_free(s);
+    napi_throw(env, errno_error(env, "spawn", ENOMEM));
+    return NULL;
+  }
+  j->s = s;
+  j->env = env;
   napi_create_reference(env, args[9], 1, &j->on_spawn);
   napi_create_reference(env, args[10], 1, &j->on_exit);
   napi_create_reference(env, args[11], 1, &j->on_stderr);
@@ -266,17 +301,33 @@ static void export(napi_env env, napi_value exports, const char* name, napi_call
   napi_set_named_property(env, exports, name, value);
 }
 
+// The signals ignored now (a child must put them back to default), read once.
+static uint64_t ignored_signals(void) {
+  uint64_t mask = (1ULL << (SIGPIPE - 1)) | (1ULL << (SIGXFSZ - 1));
+  for (int sig = 1; sig < 64 && sig < NSIG; sig++) {
+    struct sigaction current;
+    if (sigaction(sig, NULL, &current) == 0 && current.sa_handler == SIG_IGN) mask |= 1ULL << (sig - 1);
+  }
+  return mask;
+}
+
 NAPI_MODULE_INIT() {
   addon_state_t* state = calloc(1, sizeof *state);
   if (state == NULL) return NULL;
   state->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  state->ignored = ignored_signals();
+  // PORTA_SPAWN_WORKER=1: every start on a worker thread (exec.c), as where
+  // clone3 is missing; the tests run both ways.
+  const char* worker = getenv("PORTA_SPAWN_WORKER");
+  state->direct = worker == NULL || strcmp(worker, "1") != 0;
   napi_value resource, version;
   napi_create_string_utf8(env, "porta:cgi", NAPI_AUTO_LENGTH, &resource);
   napi_async_init(env, NULL, resource, &state->context);
   napi_set_instance_data(env, state, state_free, NULL);
-  // spawn()'s interface, checked by src/cgi/launch-native.ts: 2 = NUL-separated
-  // blocks, onSpawn gets [pid, stdinFd, stdoutFd], stderr read by the addon.
-  napi_create_int32(env, 2, &version);
+  // spawn()'s interface, checked by src/cgi/launch-native.ts: 3 = NUL-separated
+  // blocks, stderr read by the addon, [pid, stdinFd, stdoutFd] returned when
+  // started within the call, else given to onSpawn.
+  napi_create_int32(env, 3, &version);
   napi_set_named_property(env, exports, "spawnVersion", version);
   export(env, exports, "spawn", Spawn);
   export(env, exports, "killGroup", KillGroup);

@@ -27,6 +27,7 @@ typedef struct child {
   napi_env env;
   napi_ref on_exit;
   napi_ref on_stderr;
+  spawn_t* direct;  // a direct start's spawn (clone.c): freed once reaped
 } child_t;
 
 static void child_handle_closed(uv_handle_t* handle) {
@@ -63,7 +64,17 @@ static void exit_check(child_t* c) {
   napi_env env = c->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value argv[2], callback;
+  napi_value argv[3], callback;
+  napi_get_undefined(env, &argv[2]);
+  spawn_t* direct = c->direct;
+  c->direct = NULL;
+  // A direct child has let go of our memory by now (the kernel zeroed tid
+  // at its exec or exit, before the exit could be seen); if it never got to
+  // exec, it said why.
+  if (direct != NULL && __atomic_load_n(&direct->tid, __ATOMIC_ACQUIRE) == 0) {
+    if (direct->child_step != NULL) argv[2] = errno_error(env, direct->child_step, direct->child_errno);
+    spawn_free(direct);
+  }
   if (got < 0) {  // ECHILD: someone else reaped it; how it ended is unknown
     napi_get_null(env, &argv[0]);
     napi_get_null(env, &argv[1]);
@@ -77,7 +88,7 @@ static void exit_check(child_t* c) {
   napi_get_reference_value(env, c->on_exit, &callback);
   napi_delete_reference(env, c->on_exit);
   c->on_exit = NULL;
-  call_js(env, callback, 2, argv);
+  call_js(env, callback, 3, argv);
   napi_close_handle_scope(env, scope);
 }
 
@@ -126,8 +137,10 @@ static void on_stderr(uv_poll_t* handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-void watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb) {
+void watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb,
+                 spawn_t* direct) {
   child_t* c = calloc(1, sizeof *c);
+  c->direct = direct;
   uv_loop_t* loop = NULL;
   napi_get_uv_event_loop(env, &loop);
   c->env = env;

@@ -1,5 +1,6 @@
-// The fast launcher: vfork + exec through the small addon in native/. The
-// event loop waits for nothing (the spawn runs on a worker thread); each
+// The fast launcher: the small addon in native/ starts programs sharing
+// Node's memory until they exec (nothing copied), and the event loop waits
+// for no exec (clone3 from the loop, else vfork on a worker thread); each
 // child's stderr is read, and the child reaped through a pidfd, by the addon
 // on the loop.
 
@@ -9,18 +10,21 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
 
-type OnSpawn = (err: Error | null, fds: [pid: number, stdin: number, stdout: number] | null) => void;
-type OnExit = (code: number | null, signal: number | null) => void;
+type Fds = [pid: number, stdin: number, stdout: number];
+type OnSpawn = (err: Error | null, fds: Fds | null) => void;
+type OnExit = (code: number | null, signal: number | null, notStarted?: Error) => void;
 type OnStderr = (chunk: Buffer | null) => void;
 
 export interface SpawnAddon {
   /**
-   * Starts the program on a worker thread; onSpawn gets [pid, stdinFd, stdoutFd]
-   * (-1 for stdin from /dev/null, and for stdout in socket mode) or an error
-   * (code ENOENT, EACCES, …). args and env are blocks: each entry followed by
-   * a NUL. stdoutFd is borrowed for this call only (the addon dups it at
-   * once); uid/gid -1 keep porta's. onStderr gets each chunk of the program's
-   * stderr, then null only if a chunk came.
+   * Starts the program. Returns [pid, stdinFd, stdoutFd] (-1 for stdin from
+   * /dev/null, and for stdout in socket mode) when it was started within the
+   * call; then onSpawn is never called, and an exec that failed is onExit's
+   * notStarted. Else (a worker thread starts it) returns undefined and
+   * onSpawn gets the fds or an error (code ENOENT, EACCES, …). args and env
+   * are blocks: each entry followed by a NUL. stdoutFd is borrowed for this
+   * call only (the addon dups it at once); uid/gid -1 keep porta's. onStderr
+   * gets each chunk of the program's stderr, then null only if a chunk came.
    */
   spawn(
     program: string,
@@ -35,8 +39,8 @@ export interface SpawnAddon {
     onSpawn: OnSpawn,
     onExit: OnExit,
     onStderr: OnStderr,
-  ): void;
-  /** The spawn interface's version: 2 since spawn() returns its fds and reads stderr itself. */
+  ): Fds | undefined;
+  /** spawn()'s interface: 3 since it may start the program within the call (older builds say 2 or nothing). */
   readonly spawnVersion?: number;
   /** kill(-pgid, signo): 0 or the errno. */
   killGroup(pgid: number, signo: number): number;
@@ -51,7 +55,7 @@ for (const [name, number] of Object.entries(constants.signals)) {
 }
 
 /** What this file expects of spawn() (the addon says which it has: older builds say nothing). */
-const SPAWN_VERSION = 2;
+const SPAWN_VERSION = 3;
 
 // build/src/cgi/launch-native.js → <package>/native/build/Release/porta_spawn.node
 const addonPath = join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'porta_spawn.node');
@@ -82,25 +86,29 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
       const exited = new Promise<ExitStatus>((done) => {
         resolveExit = done;
       });
-      const onExit: OnExit = (code, signal) =>
-        resolveExit({ code, signal: signal === null ? null : (signalNames.get(signal) ?? null) });
+      const onExit: OnExit = (code, signal, notStarted) =>
+        resolveExit({
+          code,
+          signal: signal === null ? null : (signalNames.get(signal) ?? null),
+          ...(notStarted === undefined ? {} : { notStarted }),
+        });
       const sink = spec.stderr;
       const onStderr: OnStderr = (chunk) => (chunk === null ? sink.end() : sink.data(chunk));
+      const child = ([pid, stdinFd, stdoutFd]: Fds): LaunchedChild => ({
+        pid,
+        stdin: stdinFd >= 0 ? pipeEnd(stdinFd, 'write') : null,
+        stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
+        exited,
+        kill: (signal) => void addon.killGroup(pid, constants.signals[signal]),
+        groupAlive: () => addon.killGroup(pid, 0) === 0,
+      });
       return new Promise((resolve, reject) => {
         const onSpawn: OnSpawn = (err, fds) => {
           if (err !== null || fds === null) return reject(err ?? new Error('spawn failed'));
-          const [pid, stdinFd, stdoutFd] = fds;
-          resolve({
-            pid,
-            stdin: stdinFd >= 0 ? pipeEnd(stdinFd, 'write') : null,
-            stdout: stdoutFd >= 0 ? pipeEnd(stdoutFd, 'read') : null,
-            exited,
-            kill: (signal) => void addon.killGroup(pid, constants.signals[signal]),
-            groupAlive: () => addon.killGroup(pid, 0) === 0,
-          });
+          resolve(child(fds));
         };
-        // Synchronous up to the queueing of the work: the borrowed fd is dup'd here, in this turn.
-        addon.spawn(
+        // The borrowed fd is dup'd within this call, in this turn.
+        const fds = addon.spawn(
           spec.program,
           nulBlock(spec.args),
           nulBlock(spec.env),
@@ -114,6 +122,7 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
           onExit,
           onStderr,
         );
+        if (fds !== undefined) resolve(child(fds));
       });
     },
   };

@@ -60,6 +60,12 @@ export interface ExitStatus {
   /** Exit code, or null when a signal ended it. */
   code: number | null;
   signal: NodeJS.Signals | null;
+  /**
+   * The program never ran, and why (ENOENT, EACCES, …): a launcher that
+   * starts programs without waiting for their exec learns of a failed one
+   * only when the child exits. Others reject launch() instead.
+   */
+  notStarted?: Error;
 }
 
 export interface LaunchedChild {
@@ -79,8 +85,9 @@ export interface LaunchedChild {
 export interface Launcher {
   readonly kind: 'addon' | 'child_process';
   /**
-   * Resolves once the program runs; rejects if it cannot be started at all
-   * (ENOENT, EACCES, …). A borrowed stdout fd is done with when this returns.
+   * Resolves once the program runs (or, see ExitStatus.notStarted, is on its
+   * way to); rejects if it cannot be started at all (ENOENT, EACCES, …). A
+   * borrowed stdout fd is done with when this returns.
    */
   launch(spec: LaunchSpec): Promise<LaunchedChild>;
 }

@@ -303,6 +303,7 @@ export class CgiRun {
     // Nothing reads the other end of stdin any more: our end goes (a body
     // still arriving, or a client gone mid-body, would otherwise hold it).
     this.#child?.stdin?.destroy();
+    if (status.notStarted !== undefined) return this.#notStarted(status.notStarted);
     if ((status.code !== 0 || status.signal !== null) && this.#stopped === null) {
       this.#exchange.logError(`${this.#label}: ${describeExit(status)}`);
     }
@@ -313,6 +314,14 @@ export class CgiRun {
     this.#handed?.release(200, 0);
     this.#handed = null;
     this.#finishRun();
+  }
+
+  /** The launcher learnt at its exit that the program never ran: as when launch() fails. */
+  #notStarted(err: Error): void {
+    this.#exchange.logError(`cannot start ${this.#plan.program}: ${err.message}`);
+    this.#child = null; // nothing ran: #fail answers (or gives the socket back) as for a failed launch
+    this.#relay = null;
+    this.#fail(500, 'the program could not be started');
   }
 
   /**
