@@ -34,6 +34,8 @@ typedef struct addon_state {
   uint64_t ignored;
   // clone.c's start is used until it reports clone3 unusable here.
   bool direct;
+  // watch.c's epoll set (made at the first program).
+  struct watcher* watcher;
   // stderr is read here (loop thread only) and copied into a Buffer.
   char buffer[16384];
 } addon_state_t;
@@ -84,11 +86,12 @@ void spawn_close_child_ends(spawn_t* s);
 // exec.c: every fd the spawn still holds closed, its memory freed.
 void spawn_free(spawn_t* s);
 
-// watch.c: the program's exit (pidfd) and stderr watched on the loop; the
-// watcher owns pidfd and err_fd from here, and `direct` (a direct start's
-// spawn, or NULL), freed once the child is reaped.
-void watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb,
-                 spawn_t* direct);
+// watch.c: the program's exit (pidfd) and stderr watched on the loop. On
+// success (0) the watcher owns pidfd and err_fd from here, and `direct` (a
+// direct start's spawn, or NULL), freed once the child is reaped; on failure
+// (-1: no memory, no epoll) nothing was taken.
+int watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb,
+                spawn_t* direct);
 
 // A JS callback from a libuv callback (a handle scope must be open).
 void call_js(napi_env env, napi_value callback, size_t argc, napi_value* argv);

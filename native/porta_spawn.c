@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -63,6 +64,15 @@ static void job_free(job_t* j) {
 static void job_run(uv_work_t* work) {
   job_t* j = work->data;
   spawn_run(j->s);
+}
+
+// A started program porta cannot watch (no memory, no epoll): killed and
+// reaped at once, so that none runs unwatched. Its spawn is then free to go.
+static void abandon(spawn_t* s) {
+  kill(s->pid, SIGKILL);
+  int status;
+  while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 // [pid, stdinFd, stdoutFd] for JS, which owns the two fds from here.
@@ -95,9 +105,13 @@ static void job_done(uv_work_t* work, int status) {
   } else {
     napi_get_reference_value(env, j->on_exit, &on_exit);
     napi_get_reference_value(env, j->on_stderr, &on_stderr);
-    watch_child(env, s->pid, s->pidfd, s->err[0], on_exit, on_stderr, NULL);
-    s->pidfd = s->err[0] = -1;  // the watcher's now
-    argv[1] = started(env, s);
+    if (watch_child(env, s->pid, s->pidfd, s->err[0], on_exit, on_stderr, NULL) == 0) {
+      s->pidfd = s->err[0] = -1;  // the watcher's now
+      argv[1] = started(env, s);
+    } else {
+      abandon(s);
+      argv[0] = errno_error(env, "watching the program", ENOMEM);
+    }
   }
   napi_get_reference_value(env, j->on_spawn, &callback);
   job_free(j);
@@ -196,7 +210,12 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
         napi_throw(env, error);
         return NULL;
       }
-      watch_child(env, s->pid, s->pidfd, s->err[0], args[10], args[11], s);
+      if (watch_child(env, s->pid, s->pidfd, s->err[0], args[10], args[11], s) != 0) {
+        abandon(s);
+        spawn_free(s);
+        napi_throw(env, errno_error(env, "watching the program", ENOMEM));
+        return NULL;
+      }
       s->pidfd = s->err[0] = -1;  // the watcher's now, and s with them
       return started(env, s);
     }

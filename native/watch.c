@@ -1,11 +1,21 @@
-// A running program, watched from the event loop: its exit (a pidfd poll, or
-// a timer where pidfd_open is missing) and its stderr pipe, each a libuv
-// handle. Its stderr is read here, in C: JS is called only for output, so a
-// silent program (the usual one) costs no JavaScript until it exits.
+// Running programs, watched from the event loop: each one's exit (its pidfd,
+// or a timer where pidfd_open is missing) and its stderr pipe. stderr is read
+// here, in C: JS is called only for output, so a silent program (the usual
+// one) costs no JavaScript until it exits.
+//
+// Why an epoll set of our own, registered in libuv's loop as one uv_poll:
+// a uv_poll per fd costs six system calls over its life (uv_poll_init tries
+// the fd in libuv's epoll set, makes it non-blocking and takes it out again
+// before uv_poll_start adds it), twelve a program. Here a program's two fds
+// cost an EPOLL_CTL_ADD each and an EPOLL_CTL_DEL each. The DEL is not left
+// to close(): a program being started at that moment holds copies of our
+// fds until it execs, and epoll forgets an fd only when its last copy goes.
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,16 +23,21 @@
 
 #include "porta.h"
 
+// The epoll set and its place in the loop; one per Node environment, made
+// at the first program. It holds the loop open only while it watches something.
+typedef struct watcher {
+  uv_poll_t poll;
+  int epfd;
+  int watched;  // fds in the set
+} watcher_t;
+
 typedef struct child {
-  union {
-    uv_poll_t poll;
-    uv_timer_t timer;
-  } exit;
-  uv_poll_t err;
-  bool stderr_seen;  // a chunk went to JS, so its EOF is reported too
-  int pidfd;
-  int err_fd;
-  int handles;  // still open; freed at 0
+  watcher_t* watcher;
+  uv_timer_t* timer;  // without a pidfd only
+  bool stderr_seen;   // a chunk went to JS, so its EOF is reported too
+  int pidfd;          // -1 once closed
+  int err_fd;         // -1 once closed
+  int open;           // watches still open (exit, stderr); freed at 0
   pid_t pid;
   napi_env env;
   napi_ref on_exit;
@@ -30,9 +45,31 @@ typedef struct child {
   spawn_t* direct;  // a direct start's spawn (clone.c): freed once reaped
 } child_t;
 
-static void child_handle_closed(uv_handle_t* handle) {
+// What an epoll event is about: the child, and in the low bit which of its fds.
+enum { EXIT_EVENT = 0, STDERR_EVENT = 1 };
+
+static void child_release(child_t* c) {
+  if (--c->open == 0) free(c);
+}
+
+static void timer_closed(uv_handle_t* handle) {
   child_t* c = handle->data;
-  if (--c->handles == 0) free(c);
+  free(handle);
+  child_release(c);
+}
+
+static int watch_fd(watcher_t* w, int fd, child_t* c, int kind) {
+  struct epoll_event event = {.events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)kind};
+  if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &event) != 0) return -1;
+  if (w->watched++ == 0) uv_ref((uv_handle_t*)&w->poll);
+  return 0;
+}
+
+// Out of the set, then closed.
+static void unwatch_fd(watcher_t* w, int* fd) {
+  if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, *fd, NULL) == 0 && --w->watched == 0) uv_unref((uv_handle_t*)&w->poll);
+  close(*fd);
+  *fd = -1;
 }
 
 void call_js(napi_env env, napi_value callback, size_t argc, napi_value* argv) {
@@ -50,7 +87,7 @@ void call_js(napi_env env, napi_value callback, size_t argc, napi_value* argv) {
   }
 }
 
-// Reap if the child has exited; report (code, signal) to JS once.
+// Reap if the child has exited; report (code, signal, notStarted) to JS once.
 static void exit_check(child_t* c) {
   int status = 0;
   pid_t got;
@@ -58,8 +95,8 @@ static void exit_check(child_t* c) {
     got = waitpid(c->pid, &status, WNOHANG);
   } while (got < 0 && errno == EINTR);
   if (got == 0) return;  // still running
-  uv_close((uv_handle_t*)&c->exit, child_handle_closed);  // stops it: the pidfd leaves epoll here
-  if (c->pidfd >= 0) close(c->pidfd), c->pidfd = -1;
+  if (c->pidfd >= 0) unwatch_fd(c->watcher, &c->pidfd);
+  if (c->timer != NULL) uv_close((uv_handle_t*)c->timer, timer_closed);  // releases c once closed
 
   napi_env env = c->env;
   napi_handle_scope scope;
@@ -88,45 +125,37 @@ static void exit_check(child_t* c) {
   napi_get_reference_value(env, c->on_exit, &callback);
   napi_delete_reference(env, c->on_exit);
   c->on_exit = NULL;
+  bool timed = c->timer != NULL;
   call_js(env, callback, 3, argv);
   napi_close_handle_scope(env, scope);
-}
-
-static void on_pidfd(uv_poll_t* handle, int status, int events) {
-  (void)status;
-  (void)events;
-  exit_check(handle->data);
+  if (!timed) child_release(c);
 }
 
 static void on_exit_timer(uv_timer_t* handle) { exit_check(handle->data); }
 
 // Each read goes to JS as a Buffer; at EOF (or a read error) the watch ends,
 // and JS hears of the end only if it heard of data.
-static void on_stderr(uv_poll_t* handle, int status, int events) {
-  (void)events;
-  child_t* c = handle->data;
+static void stderr_ready(child_t* c) {
   napi_env env = c->env;
   addon_state_t* state = NULL;
   napi_get_instance_data(env, (void**)&state);
-  ssize_t n = -1;
-  if (status == 0) {
-    do {
-      n = read(c->err_fd, state->buffer, sizeof state->buffer);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN) return;  // woken for nothing: wait for the next event
-  }
+  ssize_t n;
+  do {
+    n = read(c->err_fd, state->buffer, sizeof state->buffer);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return;  // woken for nothing: wait for the next event
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   napi_value arg, callback;
   napi_get_reference_value(env, c->on_stderr, &callback);
-  if (n > 0) {
+  bool over = n <= 0;
+  if (!over) {
     void* copy = NULL;
     napi_create_buffer_copy(env, (size_t)n, state->buffer, &copy, &arg);
     c->stderr_seen = true;
     call_js(env, callback, 1, &arg);
   } else {
-    uv_close((uv_handle_t*)&c->err, child_handle_closed);  // leaves epoll before the fd closes
-    close(c->err_fd), c->err_fd = -1;
+    unwatch_fd(c->watcher, &c->err_fd);
     napi_delete_reference(env, c->on_stderr);
     c->on_stderr = NULL;
     if (c->stderr_seen) {
@@ -135,32 +164,84 @@ static void on_stderr(uv_poll_t* handle, int status, int events) {
     }
   }
   napi_close_handle_scope(env, scope);
+  if (over) child_release(c);
 }
 
-void watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb,
-                 spawn_t* direct) {
-  child_t* c = calloc(1, sizeof *c);
-  c->direct = direct;
+// Our set is readable: take what is ready now, and hand each event over. A
+// child is freed only once both its fds are out of the set, so an event
+// taken in this batch never names a freed one.
+static void on_events(uv_poll_t* handle, int status, int events) {
+  (void)status;
+  (void)events;
+  watcher_t* w = handle->data;
+  struct epoll_event ready[64];
+  int n;
+  do {
+    n = epoll_wait(w->epfd, ready, 64, 0);
+  } while (n < 0 && errno == EINTR);
+  for (int i = 0; i < n; i++) {
+    child_t* c = (child_t*)(uintptr_t)(ready[i].data.u64 & ~(uint64_t)1);
+    if ((ready[i].data.u64 & 1) == STDERR_EVENT) stderr_ready(c);
+    else exit_check(c);
+  }
+}
+
+static watcher_t* watcher_of(napi_env env) {
+  addon_state_t* state = NULL;
+  napi_get_instance_data(env, (void**)&state);
+  if (state->watcher != NULL) return state->watcher;
+  watcher_t* w = calloc(1, sizeof *w);
+  if (w == NULL) return NULL;
+  w->epfd = epoll_create1(EPOLL_CLOEXEC);
   uv_loop_t* loop = NULL;
   napi_get_uv_event_loop(env, &loop);
+  if (w->epfd < 0 || uv_poll_init(loop, &w->poll, w->epfd) != 0) {
+    if (w->epfd >= 0) close(w->epfd);
+    free(w);
+    return NULL;
+  }
+  w->poll.data = w;
+  uv_poll_start(&w->poll, UV_READABLE, on_events);
+  uv_unref((uv_handle_t*)&w->poll);  // until something is watched
+  state->watcher = w;
+  return w;
+}
+
+int watch_child(napi_env env, pid_t pid, int pidfd, int err_fd, napi_value exit_cb, napi_value stderr_cb,
+                spawn_t* direct) {
+  watcher_t* w = watcher_of(env);
+  child_t* c = w == NULL ? NULL : calloc(1, sizeof *c);
+  if (c == NULL) return -1;
+  c->watcher = w;
   c->env = env;
   c->pid = pid;
-  c->pidfd = pidfd;
+  c->pidfd = -1;
+  c->err_fd = -1;
+  // stderr first: with the exit watched too, nothing can undo it any more.
+  if (watch_fd(w, err_fd, c, STDERR_EVENT) != 0) {
+    free(c);
+    return -1;
+  }
   c->err_fd = err_fd;
+  if (pidfd >= 0 && watch_fd(w, pidfd, c, EXIT_EVENT) != 0) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, err_fd, NULL);
+    if (--w->watched == 0) uv_unref((uv_handle_t*)&w->poll);
+    free(c);
+    return -1;
+  }
+  c->pidfd = pidfd;
+  c->direct = direct;
+  c->open = 2;
   napi_create_reference(env, exit_cb, 1, &c->on_exit);
   napi_create_reference(env, stderr_cb, 1, &c->on_stderr);
-  c->handles = 2;
-  if (pidfd >= 0) {
-    uv_poll_init(loop, &c->exit.poll, pidfd);
-    c->exit.poll.data = c;
-    uv_poll_start(&c->exit.poll, UV_READABLE, on_pidfd);
-  } else {
+  if (pidfd < 0) {
     // Kernels before 5.3 have no pidfd: poll waitpid instead.
-    uv_timer_init(loop, &c->exit.timer);
-    c->exit.timer.data = c;
-    uv_timer_start(&c->exit.timer, on_exit_timer, 10, 10);
+    uv_loop_t* loop = NULL;
+    napi_get_uv_event_loop(env, &loop);
+    c->timer = malloc(sizeof *c->timer);
+    uv_timer_init(loop, c->timer);
+    c->timer->data = c;
+    uv_timer_start(c->timer, on_exit_timer, 10, 10);
   }
-  uv_poll_init(loop, &c->err, err_fd);
-  c->err.data = c;
-  uv_poll_start(&c->err, UV_READABLE, on_stderr);
+  return 0;
 }
