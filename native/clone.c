@@ -83,8 +83,10 @@ static void __attribute__((noreturn, used)) direct_child(spawn_t* s) {
     if ((rc = raw(SYS_setresgid, s->gid, s->gid, s->gid, 0)) < 0) give_up(s, "setuid", rc);
     if ((rc = raw(SYS_setresuid, s->uid, s->uid, s->uid, 0)) < 0) give_up(s, "setuid", rc);
   }
-  // If porta dies, its programs die with it (set after the id change, which clears it).
+  // If porta dies, its programs die with it (set after the id change, which
+  // clears it); if it died before that, the child is an orphan already.
   raw(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0);
+  if (raw(SYS_getppid, 0, 0, 0, 0) != s->parent) give_up(s, "porta is gone", -ESRCH);
   uint64_t none = 0;  // the loop thread's mask was inherited: the program starts with none
   raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8);
   rc = raw(SYS_execve, (long)s->program, (long)s->argv, (long)s->envp, 0);
@@ -122,6 +124,7 @@ int spawn_direct(spawn_t* s) {
     return -1;
   }
   s->tid = -1;  // the kernel zeroes it when the child lets go of our memory
+  s->parent = getpid();
   s->child_step = NULL;
   s->child_errno = 0;
   int pidfd = -1;
@@ -143,6 +146,10 @@ int spawn_direct(spawn_t* s) {
   }
   s->pid = (pid_t)pid;
   s->pidfd = pidfd;
+  // The child makes its own process group, but it may not have run yet: made
+  // here too (as shells do), a group kill sent the moment spawn() returns (a
+  // client already gone) finds it. EACCES: it has exec'd, its group is made.
+  setpgid(s->pid, s->pid);
   spawn_close_child_ends(s);  // the child has its own copies
   return 0;
 }

@@ -63,8 +63,13 @@ static void spawn_child(spawn_t* s) {
     if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) != 0) GIVE_UP("setuid");
     if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) != 0) GIVE_UP("setuid");
   }
-  // If porta dies, its programs die with it (set after the id change, which clears it).
+  // If porta dies, its programs die with it (set after the id change, which
+  // clears it); if it died before that, the child is an orphan already.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != s->parent) {
+    errno = ESRCH;
+    GIVE_UP("porta is gone");
+  }
   sigset_t none;
   sigemptyset(&none);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
@@ -126,6 +131,7 @@ void spawn_run(spawn_t* s) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   s->child_errno = 0;
   s->child_step = NULL;
+  s->parent = getpid();
   pid_t pid = vfork();
   if (pid == 0) spawn_child(s);  // never returns
   int vfork_errno = errno;

@@ -59,6 +59,7 @@ typedef struct spawn {
   bool stdin_null;
   int32_t nice;
   int32_t uid, gid;  // -1: keep porta's user
+  pid_t parent;      // porta's pid, which the child checks is still its parent
   int in[2], out[2], err[2];
   // What the child dup2()s onto 0, 1 and 2: copies, because porta closes (and
   // forgets) its own numbers while a direct child may still be reading.
