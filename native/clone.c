@@ -127,7 +127,6 @@ int spawn_direct(spawn_t* s) {
     return -1;
   }
   s->tid = -1;  // the kernel zeroes it when the child lets go of our memory
-  s->parent = getpid();
   s->child_step = NULL;
   s->child_errno = 0;
   int pidfd = -1;

@@ -136,7 +136,6 @@ void spawn_run(spawn_t* s) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   s->child_errno = 0;
   s->child_step = NULL;
-  s->parent = getpid();
   pid_t pid = vfork();
   if (pid == 0) spawn_child(s);  // never returns
   int vfork_errno = errno;

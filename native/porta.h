@@ -32,6 +32,7 @@ typedef struct addon_state {
   // Signals porta ignores (bit sig - 1), read once at load: they would
   // survive exec, so the child resets them (SIGPIPE and SIGXFSZ, from Node).
   uint64_t ignored;
+  pid_t pid;  // porta's
   // clone.c's start is used until it reports clone3 unusable here.
   bool direct;
   // watch.c's epoll set (made at the first program).

@@ -119,6 +119,17 @@ static void job_done(uv_work_t* work, int status) {
   napi_close_handle_scope(env, scope);
 }
 
+// A block's entries: each ends with a NUL (the string's own terminator ends
+// the last one if JS left it out). Counted and listed by the same walk.
+static size_t entries(char* block, size_t length, char** into) {
+  size_t n = 0;
+  for (char *p = block, *end = block + length; p < end; p += strlen(p) + 1) {
+    if (into != NULL) into[n] = p;
+    n++;
+  }
+  return n;
+}
+
 // Strings from JS: program, cwd, and argv and env as blocks of NUL-terminated
 // entries ("a\0b\0"), copied into one allocation, with one for both vectors.
 static int get_strings(napi_env env, napi_value program, napi_value args, napi_value envs, napi_value cwd, spawn_t* s) {
@@ -131,27 +142,24 @@ static int get_strings(napi_env env, napi_value program, napi_value args, napi_v
   char* at = s->strings = malloc(total);
   if (at == NULL) return -1;
   char* starts[4];
-  size_t counts[4] = {0, 0, 0, 0};
   for (int i = 0; i < 4; i++) {
-    size_t written = 0;
-    if (napi_get_value_string_utf8(env, values[i], at, lengths[i] + 1, &written) != napi_ok) return -1;
+    if (napi_get_value_string_utf8(env, values[i], at, lengths[i] + 1, &lengths[i]) != napi_ok) return -1;
     starts[i] = at;
-    for (size_t k = 0; k < written; k++) counts[i] += at[k] == '\0';
-    at += written + 1;
+    at += lengths[i] + 1;
   }
   // argv: the program, then the args block's entries; envp: the env block's.
-  size_t nargs = counts[1], nenv = counts[2];
+  size_t nargs = entries(starts[1], lengths[1], NULL), nenv = entries(starts[2], lengths[2], NULL);
   char** v = s->vectors = malloc((nargs + 2 + nenv + 1) * sizeof(char*));
   if (v == NULL) return -1;
   s->program = starts[0];
   s->cwd = starts[3];
   s->argv = v;
-  *v++ = starts[0];
-  for (char *p = starts[1], *end = starts[1] + lengths[1]; p < end; p += strlen(p) + 1) *v++ = p;
-  *v++ = NULL;
-  s->envp = v;
-  for (char *p = starts[2], *end = starts[2] + lengths[2]; p < end; p += strlen(p) + 1) *v++ = p;
-  *v = NULL;
+  v[0] = starts[0];
+  entries(starts[1], lengths[1], v + 1);
+  v[nargs + 1] = NULL;
+  s->envp = v + nargs + 2;
+  entries(starts[2], lengths[2], s->envp);
+  s->envp[nenv] = NULL;
   return 0;
 }
 
@@ -179,6 +187,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   s->socket_fd = s->pidfd = -1;
   s->devnull = state->devnull;
   s->ignored = state->ignored;
+  s->parent = state->pid;
   int32_t borrowed = -1;
   if (argc < 12 || napi_get_value_bool(env, args[4], &s->stdin_null) != napi_ok ||
       napi_get_value_int32(env, args[5], &borrowed) != napi_ok || napi_get_value_int32(env, args[6], &s->nice) != napi_ok ||
@@ -335,6 +344,7 @@ NAPI_MODULE_INIT() {
   if (state == NULL) return NULL;
   state->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   state->ignored = ignored_signals();
+  state->pid = getpid();  // a Node process never forks: read once, not a system call per program
   // PORTA_SPAWN_WORKER=1: every start on a worker thread (exec.c), as where
   // clone3 is missing; the tests run both ways.
   const char* worker = getenv("PORTA_SPAWN_WORKER");

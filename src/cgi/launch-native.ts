@@ -69,7 +69,7 @@ function pipeEnd(fd: number, direction: 'read' | 'write'): Socket {
  * a NUL of its own, as a C string would be: never split into two (a request
  * header's value must not become a second variable).
  */
-export function nulBlock(entries: readonly string[]): string {
+function nulBlock(entries: readonly string[]): string {
   let block = '';
   for (const entry of entries) {
     const nul = entry.indexOf('\0');
