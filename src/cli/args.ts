@@ -59,7 +59,7 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --cgi-ext LIST           extensions run as CGI anywhere, e.g. .cgi,.py
   --cgi-interpreter E=P    interpreter for an extension, e.g. .py=/usr/bin/python3, run even without +x; repeatable
   --cgi-stdout socket|pipe the program's stdout is the client socket (default), or a parsed pipe
-  --cgi-spawn METHOD       auto (default), addon (vfork on a worker thread) or child_process
+  --cgi-spawn METHOD       auto (default), addon (clone3 from the event loop) or child_process
   --cgi-user NAME          user programs run as when porta is root (default: nobody; root only if named)
   --cgi-pass-env NAMES     server variables passed to programs, comma-separated; repeatable
   --cgi-timeout S          seconds a program may run (default: 30)
