@@ -59,9 +59,11 @@ export function parserRate(kind: ParserKind, input: Buffer, expected: number, se
       const status = parser.execute(rest);
       if (status === 'ok') return;
       if (status === 'error') throw new Error(`${kind}: ${parser.error?.code ?? '?'} ${parser.error?.reason ?? ''}`);
+      // As the connection does (src/net/reader.ts): after resume() the rest is
+      // fed even when empty. The native adapter holds the head that followed a
+      // pause and delivers it on that execute.
       parser.resume();
       rest = rest.subarray(parser.offset);
-      if (rest.length === 0) return;
     }
   };
   try {
