@@ -24,6 +24,17 @@
 // upgrade: llhttp then parses the body and everything after it exactly as
 // the wasm build does after llhttp_resume_after_upgrade(), with errors visible.
 
+import {
+  binding,
+  CALLBACK_SLOTS,
+  type HttpCommon,
+  lenientFlags,
+  type NativeHTTPParser,
+  type NativeParseError,
+  putBack,
+  takeParser,
+} from './native-binding';
+
 import { methodName } from './methods';
 import { FOLLOWING_BYTES, HEADER_OVERFLOW, URL_OVERFLOW } from './types';
 import type {
@@ -36,37 +47,7 @@ import type {
   RequestParser,
 } from './types';
 
-interface NativeParseError extends Error {
-  code?: string;
-  reason?: string;
-  bytesParsed?: number;
-}
-
-/** The slice of the internal binding we use, typed once here. */
-interface NativeHTTPParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(chunk: Buffer): number | NativeParseError;
-  finish(): undefined | NativeParseError;
-  resume(): void;
-  close(): void;
-  free(): void;
-  [slot: number]: unknown;
-}
-
-interface NativeHTTPParserClass {
-  new (): NativeHTTPParser;
-  REQUEST: number;
-  kOnMessageBegin: number;
-  kOnHeaders: number;
-  kOnHeadersComplete: number;
-  kOnBody: number;
-  kOnMessageComplete: number;
-  kOnExecute: number;
-}
-
-interface HttpCommon {
-  HTTPParser: NativeHTTPParserClass & { kLenientVersion?: number };
-}
+export { nativeParserAvailable } from './native-binding';
 
 const HPE_PAUSED = 21;
 const EMPTY = Buffer.alloc(0);
@@ -81,49 +62,6 @@ const NO_BYTES = Buffer.from(new ArrayBuffer(1), 0, 0);
 const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
 /** Bytes kept of a request line whose end is not seen yet (" HTTP/1.1\r" fits). */
 const LINE_TAIL = 32;
-
-function loadBinding(): HttpCommon | null {
-  try {
-    const common = require('node:_http_common') as Partial<HttpCommon>;
-    if (typeof common.HTTPParser !== 'function') return null;
-    return common as HttpCommon;
-  } catch {
-    return null;
-  }
-}
-
-const binding = loadBinding();
-
-/**
- * Node's parsers let go of (destroy()), ready to be initialised again: a
- * connection holds one only while it reads a request (net/reader.ts), so a
- * keep-alive connection takes one per request, and making the C++ side costs
- * more than re-initialising it (about 1 µs a request). Node's own http server
- * keeps such a free list too (`parsers` in _http_common, 1000).
- */
-const spare: NativeHTTPParser[] = [];
-const SPARE_MAX = 128;
-/** The slots of the callbacks this adapter sets. */
-const CALLBACK_SLOTS: readonly number[] =
-  binding === null
-    ? []
-    : (({ kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute }) => [
-        kOnMessageBegin,
-        kOnHeaders,
-        kOnHeadersComplete,
-        kOnBody,
-        kOnMessageComplete,
-        kOnExecute,
-      ])(binding.HTTPParser);
-
-export function nativeParserAvailable(): boolean {
-  return binding !== null;
-}
-
-/** Lenient flags: version only (see wasm.ts for why that one, and no other). */
-function lenientFlags(): number {
-  return binding?.HTTPParser.kLenientVersion ?? 16;
-}
 
 export class NativeParser implements RequestParser {
   readonly kind = 'native' as const;
@@ -194,7 +132,7 @@ export class NativeParser implements RequestParser {
     this.#maxHeaderSize = options.maxHeaderSize;
     // initialize() leaves nothing of an earlier use: llhttp_init, the lenient
     // flags, the header counts and the async resource are all set afresh.
-    const parser = spare.pop() ?? new HTTPParser();
+    const parser = takeParser(HTTPParser);
     parser.initialize(HTTPParser.REQUEST, {}, options.maxHeaderSize, lenientFlags());
     parser[HTTPParser.kOnMessageBegin] = () => {
       this.#url = '';
@@ -496,10 +434,7 @@ export class NativeParser implements RequestParser {
     const parser = this.#parser;
     // Its callbacks hold this adapter (and through the sink a connection): cut them.
     for (const slot of CALLBACK_SLOTS) parser[slot] = null;
-    if (spare.length >= SPARE_MAX) return parser.close();
-    // As Node's freeParser(): the async resource ends here, the C++ side is kept.
-    parser.free();
-    spare.push(parser);
+    putBack(parser);
   }
 }
 
