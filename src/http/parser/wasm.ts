@@ -1,9 +1,21 @@
 // llhttp compiled to WebAssembly, as shipped inside undici@7 (pinned exactly in
-// package.json: the deep require paths below are not a public API).
-// Driven the way undici's client-h1.js drives it: one shared instance, one
-// synchronous llhttp_execute at a time, the "current parser" in module state.
+// package.json: the deep require paths in wasm-instance.ts are not a public
+// API). Driven the way undici's client-h1.js drives it: one shared instance,
+// one synchronous llhttp_execute at a time, the "current parser" beside it.
 
-import { LLHTTP, methodName } from './methods';
+import { methodName } from './methods';
+import {
+  cString,
+  ERR_OK,
+  ERR_PAUSED,
+  ERR_PAUSED_UPGRADE,
+  type LlhttpCallbacks,
+  type LlhttpExports,
+  llhttpInstance,
+  loadInput,
+  setCurrent,
+  TYPE_REQUEST,
+} from './wasm-instance';
 import {
   CHUNK_EXTENSIONS_OVERFLOW,
   FOLLOWING_BYTES,
@@ -21,25 +33,6 @@ import type {
   RequestParser,
 } from './types';
 
-interface LlhttpExports {
-  memory: WebAssembly.Memory;
-  malloc(size: number): number;
-  free(ptr: number): void;
-  llhttp_alloc(type: number): number;
-  llhttp_free(p: number): void;
-  llhttp_execute(p: number, data: number, len: number): number;
-  llhttp_finish(p: number): number;
-  llhttp_resume(p: number): void;
-  llhttp_resume_after_upgrade(p: number): void;
-  llhttp_set_lenient_version(p: number, enabled: number): void;
-  llhttp_get_method(p: number): number;
-  llhttp_get_http_major(p: number): number;
-  llhttp_get_http_minor(p: number): number;
-  llhttp_get_error_pos(p: number): number;
-  llhttp_get_error_reason(p: number): number;
-  llhttp_errno_name(err: number): number;
-}
-
 declare global {
   interface Buffer {
     /** Undocumented but stable since Node 0.x; ~20% faster than toString('latin1', …). */
@@ -47,10 +40,6 @@ declare global {
   }
 }
 
-const ERR_OK = LLHTTP.ERROR['OK'] ?? 0;
-const ERR_PAUSED = LLHTTP.ERROR['PAUSED'] ?? 21;
-const ERR_PAUSED_UPGRADE = LLHTTP.ERROR['PAUSED_UPGRADE'] ?? 22;
-const TYPE_REQUEST = LLHTTP.TYPE['REQUEST'] ?? 1;
 /**
  * What a chunk line holds besides its extensions: the CRLF that ended the
  * previous chunk's data, the size's hex digits, the ';' and the line's CRLF.
@@ -59,81 +48,11 @@ const TYPE_REQUEST = LLHTTP.TYPE['REQUEST'] ?? 1;
  */
 const CHUNK_LINE_FRAMING = 6;
 
-let llhttp: LlhttpExports | null = null;
-let current: WasmParser | null = null;
-/** The JS chunk whose bytes sit at `loadedPtr` in wasm memory. */
-let loadedChunk: Buffer | null = null;
-let loadedPtr = 0;
-let inputPtr = 0;
-let inputSize = 0;
-
-function instantiate(): LlhttpExports {
-  let mod: WebAssembly.Module | null = null;
-  try {
-    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Uint8Array<ArrayBuffer>);
-  } catch {
-    // No SIMD on this CPU/engine: the portable build parses the same grammar.
-  }
-  mod ??= new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Uint8Array<ArrayBuffer>);
-  // Spans arrive as pointers into wasm memory; `start` is the offset in the JS chunk.
-  const span =
-    (handler: (p: WasmParser, chunk: Buffer, start: number, len: number) => number) =>
-    (_p: number, at: number, len: number): number =>
-      handler(current as WasmParser, loadedChunk as Buffer, at - loadedPtr, len);
-  const instance = new WebAssembly.Instance(mod, {
-    env: {
-      wasm_on_message_begin: () => (current as WasmParser).onMessageBegin(),
-      wasm_on_url: span((p, chunk, start, len) => p.onUrl(chunk, start, len)),
-      wasm_on_status: () => 0,
-      wasm_on_header_field: span((p, chunk, start, len) => p.onHeaderField(chunk, start, len)),
-      wasm_on_header_value: span((p, chunk, start, len) => p.onHeaderValue(chunk, start, len)),
-      wasm_on_headers_complete: (_p: number, _status: number, upgrade: number, keepAlive: number) =>
-        (current as WasmParser).onHeadersComplete(upgrade === 1, keepAlive === 1),
-      wasm_on_body: span((p, chunk, start, len) => p.onBody(chunk, start, len)),
-      wasm_on_message_complete: () => (current as WasmParser).onMessageComplete(),
-    },
-  });
-  return instance.exports as unknown as LlhttpExports;
-}
-
-function cString(lib: LlhttpExports, ptr: number): string {
-  if (ptr === 0) return '';
-  const bytes = new Uint8Array(lib.memory.buffer, ptr);
-  const end = bytes.indexOf(0);
-  return Buffer.from(lib.memory.buffer, ptr, Math.max(end, 0)).toString('latin1');
-}
-
-/** Copy `chunk` into wasm memory unless it is a slice of the chunk already there. */
-function load(lib: LlhttpExports, chunk: Buffer): number {
-  const prev = loadedChunk;
-  if (
-    prev !== null &&
-    chunk.buffer === prev.buffer &&
-    chunk.byteOffset >= prev.byteOffset &&
-    chunk.byteOffset + chunk.length <= prev.byteOffset + prev.length
-  ) {
-    // Resuming after a pause: the tail is already in wasm memory (no O(n²) re-copy).
-    const ptr = loadedPtr + (chunk.byteOffset - prev.byteOffset);
-    loadedChunk = chunk;
-    loadedPtr = ptr;
-    return ptr;
-  }
-  if (chunk.length > inputSize) {
-    if (inputPtr !== 0) lib.free(inputPtr);
-    inputSize = Math.ceil(chunk.length / 4096) * 4096;
-    inputPtr = lib.malloc(inputSize);
-  }
-  new Uint8Array(lib.memory.buffer, inputPtr, chunk.length).set(chunk);
-  loadedChunk = chunk;
-  loadedPtr = inputPtr;
-  return inputPtr;
-}
-
 type HeaderPart = 'none' | 'field' | 'value';
 /** Why llhttp returned HPE_PAUSED: a message ended (the sink's pause), or our own stop at a chunked head. */
 type PauseReason = 'none' | 'messageEnd' | 'chunkedHead' | 'trace';
 
-export class WasmParser implements RequestParser {
+export class WasmParser implements RequestParser, LlhttpCallbacks {
   readonly kind = 'wasm' as const;
   offset = 0;
   error: ParseError | null = null;
@@ -177,8 +96,7 @@ export class WasmParser implements RequestParser {
   #done = 0;
 
   constructor(sink: ParserSink, options: ParserOptions) {
-    llhttp ??= instantiate();
-    this.#lib = llhttp;
+    this.#lib = llhttpInstance();
     this.#sink = sink;
     this.#maxHeaderSize = options.maxHeaderSize;
     this.#trace = sink.parserTrace ?? null;
@@ -204,13 +122,13 @@ export class WasmParser implements RequestParser {
       if (chunk[0] === 0x0a) this.#http09 = true;
     }
     for (;;) {
-      const base = load(lib, rest);
+      const base = loadInput(lib, rest);
       let ret: number;
-      current = this;
+      setCurrent(this);
       try {
         ret = lib.llhttp_execute(this.#ptr, base, rest.length);
       } finally {
-        current = null;
+        setCurrent(null);
       }
       if (ret === ERR_OK) {
         if (this.#countLine(rest, rest.length)) return this.#fail(chunk, chunk.length, ERR_OK);
@@ -278,12 +196,12 @@ export class WasmParser implements RequestParser {
   }
 
   finish(): ParseError | null {
-    current = this;
+    setCurrent(this);
     let ret: number;
     try {
       ret = this.#lib.llhttp_finish(this.#ptr);
     } finally {
-      current = null;
+      setCurrent(null);
     }
     return ret === ERR_OK || ret === ERR_PAUSED ? null : this.#describe(ret, 0, '');
   }
