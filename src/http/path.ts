@@ -35,7 +35,9 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
   if (!urlPath.startsWith('/')) return { kind: 'bad', reason: 'path must start with /' };
   const rawSegments = urlPath.split('/');
   const segments: string[] = [];
-  const bytes: Buffer[] = [];
+  // A segment's raw bytes where they are not its UTF-8 text (else null: most
+  // paths are text, and need no Buffer per segment).
+  const bytes: Array<Buffer | null> = [];
   let textual = true;
   for (let i = 1; i < rawSegments.length; i++) {
     const raw = rawSegments[i] as string;
@@ -63,7 +65,7 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
       return { kind: 'hidden', reason: 'dotfile' };
     }
     segments.push(segment);
-    bytes.push(segmentBytes ?? Buffer.from(segment, 'utf8'));
+    bytes.push(segmentBytes);
     if (segmentBytes !== null) textual = false;
   }
   const trailingSlash = urlPath.endsWith('/');
@@ -75,7 +77,10 @@ export function resolveRequestPath(root: string, urlPath: string, options: PathO
   else if (textual) fsPath = base + segments.join(sep);
   else {
     const parts: Buffer[] = [Buffer.from(base, 'utf8')];
-    for (const [i, b] of bytes.entries()) parts.push(i === 0 ? b : Buffer.concat([SEPARATOR, b]));
+    for (const [i, raw] of bytes.entries()) {
+      const b = raw ?? Buffer.from(segments[i] as string, 'utf8');
+      parts.push(i === 0 ? b : Buffer.concat([SEPARATOR, b]));
+    }
     fsPath = Buffer.concat(parts);
   }
   return { kind: 'ok', segments, fsPath, trailingSlash };

@@ -32,16 +32,21 @@ export function statusLine(status: number, version: ResponseVersion = '1.1'): st
 
 // RFC 9110 §6.6.1: one Date per second is exact enough, and formatting it per
 // request shows up in profiles.
-let dateSecond = -1;
+let lineSecond = -1;
 let dateLine = '';
 export function dateHeaderLine(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
+  dateSecond();
+  return dateLine;
+}
+
+/** The second the Date line names (brought up to now first): heads built in it may be reused within it. */
+export function dateSecond(): number {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== lineSecond) {
+    lineSecond = second;
     dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
   }
-  return dateLine;
+  return second;
 }
 
 /** Field values must not smuggle a line break into the head (RFC 9110 §5.5). */

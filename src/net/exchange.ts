@@ -5,6 +5,7 @@
 // gone every writer call is a no-op returning 'gone'.
 
 import type { BodyFraming, BodyReader, Exchange, HandedSocket, LentBody, WriteResult } from '../http/exchange';
+import { type FixedHeadSpec, fixedHead, type HeadMemo, headAndBody, headBytes, isFixed } from '../http/head-memo';
 import type { Request } from '../http/request';
 import type { ConnectionTrace } from '../trace';
 import {
@@ -49,6 +50,8 @@ export class ConnectionExchange implements Exchange {
   #closeDelimited = false;
   /** Head text held back to go out in one write with the first body bytes. */
   #pendingHead: string | null = null;
+  /** Where #pendingHead came from when the handler's fields are fixed (http/head-memo.ts). */
+  #headMemo: HeadMemo | null = null;
   #reader: BodyReader | null = null;
   #bodyPaused = false;
   #earlyBody: Buffer[] = [];
@@ -131,14 +134,18 @@ export class ConnectionExchange implements Exchange {
 
   sendHead(status: number, headers: HeaderList, framing: BodyFraming): WriteResult {
     if (this.#state !== 'waiting') return 'gone';
+    // A fixed list (a file's fields) was checked once, when it was declared.
+    const fixed = isFixed(headers);
     // Values may carry what a program or a request said; never let a line
     // break into the head (RFC 9110 §5.5). Names are porta's own constants, or
     // a program's, already checked as tokens (cgi/response.ts).
-    for (const field of headers) {
-      if (!isSafeFieldValue(field[1])) {
-        this.logError(`internal error: unsafe value for response field ${JSON.stringify(field[0])}`);
-        this.#sendErrorPage(500, 'internal error', []);
-        return 'gone';
+    if (!fixed) {
+      for (const field of headers) {
+        if (!isSafeFieldValue(field[1])) {
+          this.logError(`internal error: unsafe value for response field ${JSON.stringify(field[0])}`);
+          this.#sendErrorPage(500, 'internal error', []);
+          return 'gone';
+        }
       }
     }
     // RFC 9110 §15.3.5, §15.4.5: 204 and 304 never have a body; 1xx is not final.
@@ -151,11 +158,14 @@ export class ConnectionExchange implements Exchange {
       else closeDelimited = true; // RFC 9112 §6.3: the body ends when the connection does
     }
     let handlerClose = false;
-    const fields: HeaderList = [];
-    for (const field of headers) {
-      const name = field[0];
-      if (name.length === 10 && name.toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
-      else fields.push(field);
+    let fields: HeaderList = headers; // a fixed list has no Connection field
+    if (!fixed) {
+      fields = [];
+      for (const field of headers) {
+        const name = field[0];
+        if (name.length === 10 && name.toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
+        else fields.push(field);
+      }
     }
     const closeWhy = this.#host.closeAfter(this, closeDelimited, handlerClose);
     if (closeWhy !== null) this.#closeWhy = closeWhy;
@@ -165,13 +175,20 @@ export class ConnectionExchange implements Exchange {
     this.#closeDelimited = closeDelimited;
     this.#framing = headFraming;
     this.#bodyless = bodyless || this.headOnly;
-    this.#pendingHead = buildHead({
+    const spec: FixedHeadSpec = {
       status,
       fields,
       framing: headFraming,
       connection: !keepAlive ? 'close' : this.request.versionMinor === 0 ? 'keep-alive' : null,
       version: this.#version,
-    });
+    };
+    if (fixed) {
+      this.#headMemo = fixedHead(spec);
+      this.#pendingHead = this.#headMemo.head;
+    } else {
+      this.#headMemo = null;
+      this.#pendingHead = buildHead(spec);
+    }
     this.#state = 'sending';
     return 'ok';
   }
@@ -208,9 +225,14 @@ export class ConnectionExchange implements Exchange {
       socket.write(CRLF, 'latin1');
       socket.uncork();
     } else if (head !== null && body.length <= SMALL_BODY) {
-      // One write, one syscall, for a head and a small body.
-      const headBytes = Buffer.from(head, 'latin1');
-      socket.write(Buffer.concat([headBytes, body], headBytes.length + body.length));
+      // One write, one syscall, for a head and a small body: for a fixed head
+      // and a cached file, the same Buffer all second long.
+      const memo = this.#headMemo;
+      if (memo !== null && memo.head === head) socket.write(headAndBody(memo, body));
+      else {
+        const bytes = Buffer.from(head, 'latin1');
+        socket.write(Buffer.concat([bytes, body], bytes.length + body.length));
+      }
     } else if (head !== null) {
       socket.cork();
       socket.write(head, 'latin1');
@@ -246,7 +268,9 @@ export class ConnectionExchange implements Exchange {
     if (framing.kind === 'chunked' && !this.#bodyless) {
       socket.write(head === null ? LAST_CHUNK : Buffer.concat([Buffer.from(head, 'latin1'), LAST_CHUNK]));
     } else if (head !== null) {
-      socket.write(head, 'latin1');
+      const memo = this.#headMemo;
+      if (memo !== null && memo.head === head) socket.write(headBytes(memo));
+      else socket.write(head, 'latin1');
     }
     this.#state = 'finished';
     this.#host.exchangeChanged();

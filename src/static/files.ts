@@ -8,6 +8,8 @@ import { type FsPath, pathKey } from '../http/path';
 interface CachedBody {
   key: string;
   body: Buffer;
+  /** The Stats last found to match `key`: the same object again (a remembered lookup) needs no key built. */
+  stat: Stats;
 }
 
 /**
@@ -35,17 +37,20 @@ export class SmallFileCache {
 
   /** Whether get() would answer from memory (without forgetting a stale entry: the trace asks). */
   has(fsPath: FsPath, stat: Stats): boolean {
-    return this.#entries.get(pathKey(fsPath))?.key === SmallFileCache.key(stat);
+    const entry = this.#entries.get(pathKey(fsPath));
+    return entry !== undefined && (entry.stat === stat || entry.key === SmallFileCache.key(stat));
   }
 
   get(fsPath: FsPath, stat: Stats): Buffer | undefined {
     const path = pathKey(fsPath);
     const entry = this.#entries.get(path);
     if (entry === undefined) return undefined;
+    if (entry.stat === stat) return entry.body;
     if (entry.key !== SmallFileCache.key(stat)) {
       this.#delete(path, entry);
       return undefined;
     }
+    entry.stat = stat;
     return entry.body;
   }
 
@@ -59,7 +64,7 @@ export class SmallFileCache {
       const [oldestPath, oldest] = this.#entries.entries().next().value as [string, CachedBody];
       this.#delete(oldestPath, oldest);
     }
-    this.#entries.set(path, { key: SmallFileCache.key(stat), body });
+    this.#entries.set(path, { key: SmallFileCache.key(stat), body, stat });
     this.#bytes += body.length;
   }
 

@@ -9,6 +9,7 @@ import { contentType } from 'mime-types';
 import type { Exchange } from '../http/exchange';
 import { STATIC_ALLOW } from '../http/methods';
 import { childPath, type FsPath, type PathVerdict, pathText, resolveRequestPath, withSuffix } from '../http/path';
+import { fixedFields } from '../http/head-memo';
 import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
 import { bodyRoute, type FileAnswer, type SendfileOptions, sendFile } from './body';
@@ -172,20 +173,14 @@ export class StaticFiles {
       }
     }
     const { etag, lastModified } = this.#validators(bodyStat, coding);
-    const headers: HeaderList = [
-      ['Content-Type', type],
-      ['Last-Modified', lastModified],
-      ['ETag', etag],
-      ['Accept-Ranges', 'bytes'],
-    ];
-    if (coding !== null) headers.push(['Content-Encoding', coding]);
-    if (vary) headers.push(['Vary', 'Accept-Encoding']);
-    // A development server by default: revalidate every time (cheap 304s), so
-    // an edited file shows on a plain reload (--cache-control chooses).
-    const cacheControl = this.#options.cacheControl;
-    if (cacheControl !== null) headers.push(['Cache-Control', cacheControl]);
-    for (const [name, value] of extraHeaders) {
-      if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
+    // The common answer (the file itself, no program's fields) has the same
+    // fields every time while its Stats is the same: built once and declared
+    // fixed, so its head is built once a second (http/head-memo.ts).
+    const plain = coding === null && extraHeaders.length === 0;
+    let headers = plain ? this.#fieldsMemo.get(bodyStat) : undefined;
+    if (headers === undefined) {
+      headers = this.#fileFields(type, etag, lastModified, coding, vary, extraHeaders);
+      if (plain) this.#fieldsMemo.set(bodyStat, fixedFields(headers));
     }
 
     const facts: FileFacts | null =
@@ -218,12 +213,39 @@ export class StaticFiles {
           ['Content-Range', `bytes */${size}`],
           ['Accept-Ranges', 'bytes'],
         ]);
-      case 'partial':
-        headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
-        return this.#sendBody(exchange, 206, headers, bodyPath, bodyStat, range.start, range.end, facts);
+      case 'partial': {
+        const partial: HeaderList = [...headers, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]];
+        return this.#sendBody(exchange, 206, partial, bodyPath, bodyStat, range.start, range.end, facts);
+      }
       case 'full':
         return this.#sendBody(exchange, 200, headers, bodyPath, bodyStat, 0, size - 1, facts);
     }
+  }
+
+  #fileFields(
+    type: string,
+    etag: string,
+    lastModified: string,
+    coding: string | null,
+    vary: boolean,
+    extraHeaders: HeaderList,
+  ): HeaderList {
+    const headers: HeaderList = [
+      ['Content-Type', type],
+      ['Last-Modified', lastModified],
+      ['ETag', etag],
+      ['Accept-Ranges', 'bytes'],
+    ];
+    if (coding !== null) headers.push(['Content-Encoding', coding]);
+    if (vary) headers.push(['Vary', 'Accept-Encoding']);
+    // A development server by default: revalidate every time (cheap 304s), so
+    // an edited file shows on a plain reload (--cache-control chooses).
+    const cacheControl = this.#options.cacheControl;
+    if (cacheControl !== null) headers.push(['Cache-Control', cacheControl]);
+    for (const [name, value] of extraHeaders) {
+      if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
+    }
+    return headers;
   }
 
   #sendBody(
@@ -259,6 +281,7 @@ export class StaticFiles {
   // The same Stats object comes back while a lookup is remembered: derive its
   // validators once.
   readonly #validatorMemo = new WeakMap<Stats, { etag: string; lastModified: string }>();
+  readonly #fieldsMemo = new WeakMap<Stats, HeaderList>();
 
   #validators(stat: Stats, coding: string | null): { etag: string; lastModified: string } {
     let known = this.#validatorMemo.get(stat);
