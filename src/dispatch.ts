@@ -13,7 +13,7 @@ import { chooseCgiUser, unreachableFolder } from './cgi/user';
 import type { Dispatch, Exchange } from './http/exchange';
 import { AddressRanges } from './http/cidr';
 import { SERVER_ALLOW } from './http/methods';
-import { resolveRequestPath } from './http/path';
+import { RequestPaths } from './http/path';
 import { RedirectedExchange } from './http/redirect';
 import { DocumentRoot } from './http/root';
 import { type StatusSource, serveStatus } from './ops/status';
@@ -84,6 +84,7 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
 
   const statusAllow = new AddressRanges(settings.statusAllow);
   const tracer = options.tracer ?? null;
+  const paths = new RequestPaths(root.realRoot, { dotfiles: settings.dotfiles });
   const dispatch = (exchange: Exchange): void => {
     const path = exchange.request.path;
     if (settings.statusPath !== null && path === settings.statusPath && options.status !== undefined) {
@@ -101,7 +102,7 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
       exchange.end();
       return;
     }
-    const verdict = resolveRequestPath(root.realRoot, exchange.request.path, { dotfiles: settings.dotfiles });
+    const verdict = paths.resolve(exchange.request.path);
     // Program names are UTF-8; a path that is not (fsPath bytes) can only be a file.
     const programs = settings.cgi && verdict.kind === 'ok' && typeof verdict.fsPath === 'string';
     if (programs && cgi.handle(exchange, verdict.segments)) return;

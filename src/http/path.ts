@@ -154,3 +154,36 @@ export function withSuffix(path: FsPath, suffix: string): FsPath {
 export function pathText(path: FsPath): string {
   return typeof path === 'string' ? path : path.toString('utf8');
 }
+
+/** Paths up to this long are remembered by RequestPaths (longer ones are rare, and would make the memo big). */
+const REMEMBERED_PATH_LENGTH = 256;
+const REMEMBERED_PATHS = 1024;
+
+/**
+ * resolveRequestPath for one root and one set of options, remembering the
+ * answers for recent paths: a function of its arguments alone, and most
+ * requests ask for a path asked for a moment ago. Remembered verdicts are
+ * frozen (handlers share them); byte paths (not UTF-8) are not remembered.
+ */
+export class RequestPaths {
+  readonly #root: string;
+  readonly #options: PathOptions;
+  readonly #remembered = new Map<string, PathVerdict>();
+
+  constructor(root: string, options: PathOptions) {
+    this.#root = root;
+    this.#options = { ...options };
+  }
+
+  resolve(urlPath: string): PathVerdict {
+    const known = this.#remembered.get(urlPath);
+    if (known !== undefined) return known;
+    const verdict = resolveRequestPath(this.#root, urlPath, this.#options);
+    if (urlPath.length <= REMEMBERED_PATH_LENGTH && !(verdict.kind === 'ok' && typeof verdict.fsPath !== 'string')) {
+      if (verdict.kind === 'ok') Object.freeze(verdict.segments);
+      if (this.#remembered.size >= REMEMBERED_PATHS) this.#remembered.clear();
+      this.#remembered.set(urlPath, Object.freeze(verdict));
+    }
+    return verdict;
+  }
+}

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { type FsPath, resolveRequestPath, type PathVerdict } from '../../src/http/path';
+import { type FsPath, RequestPaths, resolveRequestPath, type PathVerdict } from '../../src/http/path';
 import { DocumentRoot } from '../../src/http/root';
 import { parseResponses, rawRequest, startPorta, tempDir } from '../helpers/porta';
 
@@ -118,7 +118,12 @@ t.test('resolveRequestPath', async (t) => {
       return seed % pieces.length;
     };
     let checked = 0;
-    for (let i = 0; i < 3000; i++) {
+    let wrong = 0;
+  for (let i = 0; i < 3000; i++) {
+    const verdict = paths.resolve(`/f${i}`);
+    if (verdict.kind !== 'ok' || verdict.fsPath !== `/srv/root/f${i}`) wrong++;
+  }
+  t.equal(wrong, 0);
       const n = 1 + (i % 6);
       const path = '/' + Array.from({ length: n }, () => pieces[next()] ?? '').join('/');
       const v = resolveRequestPath(ROOT, path, { dotfiles: i % 2 === 0 });
@@ -313,4 +318,21 @@ t.test('over sockets', async (t) => {
     t.ok(html.includes('ok.txt'));
     t.notOk(html.includes('.hidden'), 'dotfiles are not listed');
   });
+});
+
+t.test("RequestPaths: remembered answers are resolveRequestPath's, frozen; byte paths never remembered", async (t) => {
+  const paths = new RequestPaths('/srv/root', { dotfiles: false });
+  const asked = ['/a/b.txt', '/a/../b', '/../x', '/.git/config', '/caf%C3%A9', '/a%2fb', '/', '/x/'];
+  for (const path of asked) {
+    const first = paths.resolve(path);
+    t.same(first, resolveRequestPath('/srv/root', path, { dotfiles: false }), path);
+    t.equal(paths.resolve(path), first, `${path}: remembered`);
+    t.ok(Object.isFrozen(first));
+    if (first.kind === 'ok') t.ok(Object.isFrozen(first.segments));
+  }
+  const bytes = paths.resolve('/caf%E9.txt');
+  t.ok(Buffer.isBuffer(bytes.kind === 'ok' ? bytes.fsPath : null));
+  t.not(paths.resolve('/caf%E9.txt'), bytes, 'a byte path is resolved anew');
+  // Past the bound the memo starts over; answers stay right.
+  for (let i = 0; i < 3000; i++) t.equal((paths.resolve(`/f${i}`) as { fsPath: string }).fsPath, `/srv/root/f${i}`);
 });
