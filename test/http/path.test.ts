@@ -118,12 +118,7 @@ t.test('resolveRequestPath', async (t) => {
       return seed % pieces.length;
     };
     let checked = 0;
-    let wrong = 0;
-  for (let i = 0; i < 3000; i++) {
-    const verdict = paths.resolve(`/f${i}`);
-    if (verdict.kind !== 'ok' || verdict.fsPath !== `/srv/root/f${i}`) wrong++;
-  }
-  t.equal(wrong, 0);
+    for (let i = 0; i < 3000; i++) {
       const n = 1 + (i % 6);
       const path = '/' + Array.from({ length: n }, () => pieces[next()] ?? '').join('/');
       const v = resolveRequestPath(ROOT, path, { dotfiles: i % 2 === 0 });
@@ -334,5 +329,10 @@ t.test("RequestPaths: remembered answers are resolveRequestPath's, frozen; byte 
   t.ok(Buffer.isBuffer(bytes.kind === 'ok' ? bytes.fsPath : null));
   t.not(paths.resolve('/caf%E9.txt'), bytes, 'a byte path is resolved anew');
   // Past the bound the memo starts over; answers stay right.
-  for (let i = 0; i < 3000; i++) t.equal((paths.resolve(`/f${i}`) as { fsPath: string }).fsPath, `/srv/root/f${i}`);
+  let wrong = 0;
+  for (let n = 0; n < 3000; n++) {
+    const verdict = paths.resolve(`/f${n}`);
+    if (verdict.kind !== 'ok' || verdict.fsPath !== `/srv/root/f${n}`) wrong++;
+  }
+  t.equal(wrong, 0);
 });
