@@ -302,11 +302,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
 
   onHeaderField(chunk: Buffer, start: number, len: number): number {
     if (this.#trace !== null) this.#traceSpan(this.#inTrailers ? 'trailer_field' : 'header_field', chunk, start, len);
-    const b = chunk.subarray(start, start + len);
     if (this.#inTrailers) {
       this.#inChunkedBody = false; // trailers are bounded by the header limit
     } else {
-      const text = b.latin1Slice(0, b.length);
+      const text = chunk.latin1Slice(start, start + len);
       if (this.#lastPart === 'field') {
         const i = this.#rawHeaders.length - 1;
         this.#rawHeaders[i] += text;
@@ -315,14 +314,13 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       }
     }
     this.#lastPart = 'field';
-    return this.#count(b.length);
+    return this.#count(len);
   }
 
   onHeaderValue(chunk: Buffer, start: number, len: number): number {
     if (this.#trace !== null) this.#traceSpan(this.#inTrailers ? 'trailer_value' : 'header_value', chunk, start, len);
-    const b = chunk.subarray(start, start + len);
     if (!this.#inTrailers) {
-      const text = b.latin1Slice(0, b.length);
+      const text = chunk.latin1Slice(start, start + len);
       if (this.#lastPart === 'value') {
         const i = this.#rawHeaders.length - 1;
         this.#rawHeaders[i] += text;
@@ -331,7 +329,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       }
     }
     this.#lastPart = 'value';
-    return this.#count(b.length);
+    return this.#count(len);
   }
 
   onHeadersComplete(upgrade: boolean, keepAlive: boolean): number {
@@ -362,6 +360,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#rawHeaders = [];
     this.#sink.onRequestHead(head);
     if (!chunked) {
+      if (this.#trace === null) return 0;
       const detail = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, keep-alive ${keepAlive}`;
       return this.#pauseToTrace('headers_complete', detail);
     }
