@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import escapeHtml from 'escape-html';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
+import type { BodyFraming } from './exchange';
 
 export { SERVER_NAME, SERVER_VERSION } from '../version';
 export const CRLF = '\r\n';
@@ -95,6 +96,42 @@ export function buildHead(spec: HeadSpec): string {
   if (spec.connection === 'close') head += 'Connection: close\r\n';
   else if (spec.connection === 'keep-alive') head += 'Connection: keep-alive\r\n';
   return spec.open === true ? head : head + CRLF;
+}
+
+/**
+ * A handler's fields made ready for the head: Connection is porta's to write
+ * (RFC 9112 §9.6), so it is taken out and only its "close" kept; a value that
+ * could break a line into the head (RFC 9110 §5.5) refuses the lot. Names
+ * are porta's own constants, or a program's, already checked as tokens
+ * (cgi/response.ts).
+ */
+export function handlerFields(headers: HeaderList): { fields: HeaderList; close: boolean } | { unsafe: string } {
+  const fields: HeaderList = [];
+  let close = false;
+  for (const field of headers) {
+    const [name, value] = field;
+    if (!isSafeFieldValue(value)) return { unsafe: name };
+    if (name.length === 10 && name.toLowerCase() === 'connection') close ||= /\bclose\b/i.test(value);
+    else fields.push(field);
+  }
+  return { fields, close };
+}
+
+/**
+ * How a response's body is delimited (RFC 9112 §6.3): by its Content-Length,
+ * by chunks (`chunkedOk`: an HTTP/1.1 client and answer), or by the close.
+ * 204 and 304 never have a body (RFC 9110 §15.3.5, §15.4.5).
+ */
+export function responseFraming(
+  status: number,
+  framing: BodyFraming,
+  chunkedOk: boolean,
+): { head: HeadFraming; bodyless: boolean; closeDelimited: boolean } {
+  const bodyless = status === 204 || status === 304 || framing.kind === 'none';
+  if (bodyless) return { head: { kind: 'none' }, bodyless, closeDelimited: false };
+  if (framing.kind === 'length') return { head: framing, bodyless, closeDelimited: false };
+  if (chunkedOk) return { head: { kind: 'chunked' }, bodyless, closeDelimited: false };
+  return { head: { kind: 'none' }, bodyless, closeDelimited: true };
 }
 
 /** A small HTML page for an error status; `detail` is escaped. */

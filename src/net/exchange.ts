@@ -13,12 +13,14 @@ import {
   ERROR_PAGE_TYPE,
   buildHead,
   errorPage,
-  isSafeFieldValue,
+  handlerFields,
   type HeadFraming,
   type HeaderList,
   type ResponseVersion,
+  responseFraming,
 } from '../http/response';
 import type { ExchangeHost, ExchangeOptions, ExchangeState } from './contracts';
+import { RequestBody } from './request-body';
 import { socketFd } from './socket';
 
 export type { ExchangeState } from './contracts';
@@ -32,7 +34,6 @@ export class ConnectionExchange implements Exchange {
   readonly request: Request;
   readonly headOnly: boolean;
   readonly clientKeepAlive: boolean;
-  readonly expectsContinue: boolean;
   readonly #version: ResponseVersion;
 
   readonly #host: ExchangeHost;
@@ -43,8 +44,6 @@ export class ConnectionExchange implements Exchange {
   /** Why the connection closes after this response (the trace says it). */
   #closeWhy = '';
   #abortReason = '';
-  #requestComplete = false;
-  #continueSent = false;
   #framing: HeadFraming = { kind: 'none' };
   #bodyless = false;
   #closeDelimited = false;
@@ -52,9 +51,7 @@ export class ConnectionExchange implements Exchange {
   #pendingHead: string | null = null;
   /** Where #pendingHead came from when the handler's fields are fixed (http/head-memo.ts). */
   #headMemo: HeadMemo | null = null;
-  #reader: BodyReader | null = null;
-  #bodyPaused = false;
-  #earlyBody: Buffer[] = [];
+  readonly #body: RequestBody;
   #drainCallback: (() => void) | null = null;
   /** The body's socket is lent (lendBody): porta writes nothing until giveBack(). */
   #lent = false;
@@ -67,7 +64,7 @@ export class ConnectionExchange implements Exchange {
     this.request = request;
     this.headOnly = request.method === 'HEAD';
     this.clientKeepAlive = options.clientKeepAlive;
-    this.expectsContinue = options.expectsContinue;
+    this.#body = new RequestBody(options.expectsContinue);
     this.#version = options.version;
   }
 
@@ -110,15 +107,15 @@ export class ConnectionExchange implements Exchange {
     return this.#closeDelimited && !this.#bodyless;
   }
   get requestComplete(): boolean {
-    return this.#requestComplete;
+    return this.#body.complete;
   }
   /** Answered while the client still holds its body back for our 100 Continue. */
   get bodyWithheld(): boolean {
-    return this.expectsContinue && !this.#continueSent && !this.#requestComplete;
+    return this.#body.withheld;
   }
   /** Should the socket be read for this exchange's body now? */
   get wantsBody(): boolean {
-    return this.#reader !== null && !this.#bodyPaused;
+    return this.#body.wanted;
   }
 
   // ---- Exchange: what handlers call --------------------------------------------
@@ -136,37 +133,15 @@ export class ConnectionExchange implements Exchange {
     if (this.#state !== 'waiting') return 'gone';
     // A fixed list (a file's fields) was checked once, when it was declared.
     const fixed = isFixed(headers);
-    // Values may carry what a program or a request said; never let a line
-    // break into the head (RFC 9110 §5.5). Names are porta's own constants, or
-    // a program's, already checked as tokens (cgi/response.ts).
-    if (!fixed) {
-      for (const field of headers) {
-        if (!isSafeFieldValue(field[1])) {
-          this.logError(`internal error: unsafe value for response field ${JSON.stringify(field[0])}`);
-          this.#sendErrorPage(500, 'internal error', []);
-          return 'gone';
-        }
-      }
+    const prepared = fixed ? { fields: headers, close: false } : handlerFields(headers);
+    if ('unsafe' in prepared) {
+      this.logError(`internal error: unsafe value for response field ${JSON.stringify(prepared.unsafe)}`);
+      this.#sendErrorPage(500, 'internal error', []);
+      return 'gone';
     }
-    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 never have a body; 1xx is not final.
-    const bodyless = status === 204 || status === 304 || framing.kind === 'none';
-    let headFraming: HeadFraming = { kind: 'none' };
-    let closeDelimited = false;
-    if (!bodyless && framing.kind === 'length') headFraming = framing;
-    else if (!bodyless && framing.kind === 'stream') {
-      if (this.request.versionMinor >= 1 && this.#version === '1.1') headFraming = { kind: 'chunked' };
-      else closeDelimited = true; // RFC 9112 §6.3: the body ends when the connection does
-    }
-    let handlerClose = false;
-    let fields: HeaderList = headers; // a fixed list has no Connection field
-    if (!fixed) {
-      fields = [];
-      for (const field of headers) {
-        const name = field[0];
-        if (name.length === 10 && name.toLowerCase() === 'connection') handlerClose ||= /\bclose\b/i.test(field[1]);
-        else fields.push(field);
-      }
-    }
+    const { fields, close: handlerClose } = prepared;
+    const chunkedOk = this.request.versionMinor >= 1 && this.#version === '1.1';
+    const { head: headFraming, bodyless, closeDelimited } = responseFraming(status, framing, chunkedOk);
     const closeWhy = this.#host.closeAfter(this, closeDelimited, handlerClose);
     if (closeWhy !== null) this.#closeWhy = closeWhy;
     const keepAlive = closeWhy === null;
@@ -305,30 +280,20 @@ export class ConnectionExchange implements Exchange {
   }
 
   readBody(reader: BodyReader): void {
-    if (this.gone || this.#reader !== null) return;
-    this.#reader = reader;
+    if (this.gone) return;
+    const { attached, sendContinue } = this.#body.attach(reader, this.#state !== 'waiting');
+    if (!attached) return;
     // RFC 9110 §10.1.1: the client holds the body back until it hears from us.
-    if (this.expectsContinue && !this.#continueSent && !this.#requestComplete && this.#state === 'waiting') {
-      this.#continueSent = true;
-      this.#host.socket.write(CONTINUE, 'latin1');
-    }
-    const early = this.#earlyBody;
-    this.#earlyBody = [];
-    for (const chunk of early) reader.onData(chunk);
-    if (this.#requestComplete) reader.onEnd();
-    else this.#host.exchangeChanged(); // start reading the socket for it
+    if (sendContinue) this.#host.socket.write(CONTINUE, 'latin1');
+    if (!this.#body.flush()) this.#host.exchangeChanged(); // start reading the socket for it
   }
 
   pauseBody(): void {
-    if (this.#bodyPaused) return;
-    this.#bodyPaused = true;
-    this.#host.exchangeChanged();
+    if (this.#body.setPaused(true)) this.#host.exchangeChanged();
   }
 
   resumeBody(): void {
-    if (!this.#bodyPaused) return;
-    this.#bodyPaused = false;
-    this.#host.exchangeChanged();
+    if (this.#body.setPaused(false)) this.#host.exchangeChanged();
   }
 
   onClose(callback: () => void): void {
@@ -338,7 +303,7 @@ export class ConnectionExchange implements Exchange {
 
   handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void {
     const give = this.contain(ready);
-    if (this.#state !== 'waiting' || !this.#requestComplete) {
+    if (this.#state !== 'waiting' || !this.#body.complete) {
       if (!this.gone) this.logError('internal error: hand-off refused (response begun or request unread)');
       return void process.nextTick(give, null);
     }
@@ -435,24 +400,14 @@ export class ConnectionExchange implements Exchange {
 
   // ---- what the connection tells it --------------------------------------------
 
-  /** Body bytes from the parser. */
+  /** Body bytes from the parser: held while no answer has begun, dropped once one is under way without them. */
   deliverBody(chunk: Buffer): void {
-    const reader = this.#reader;
-    if (reader !== null) {
-      if (!this.gone) reader.onData(chunk);
-    } else if (this.#state === 'waiting') {
-      // Held only until the handler decides; the socket is not read meanwhile,
-      // so this is at most the rest of one read.
-      this.#earlyBody.push(chunk);
-    }
-    // Otherwise the answer is under way without the body: dropped.
+    this.#body.deliver(chunk, this.gone, this.#state === 'waiting');
   }
 
   /** The request's message end from the parser. */
   deliverEnd(): void {
-    this.#requestComplete = true;
-    // Without a reader yet, what arrived stays in #earlyBody for readBody().
-    if (!this.gone) this.#reader?.onEnd();
+    this.#body.end(this.gone);
   }
 
   /** The socket drained: a handler waiting to write more may. */
@@ -467,7 +422,7 @@ export class ConnectionExchange implements Exchange {
     if (this.#state === 'finished' || this.#state === 'aborted' || this.#state === 'gone') return;
     this.#state = 'gone';
     this.#pendingHead = null;
-    this.#earlyBody = [];
+    this.#body.drop();
     this.#runCloseCallbacks();
   }
 
