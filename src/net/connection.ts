@@ -16,7 +16,7 @@ import { ConnectionExchange } from './exchange';
 import { closeReason, type HeadVerdict } from './head';
 import { type Failure, type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
-import { type ConnectionSocket, restoreNonBlocking } from './socket';
+import { type ConnectionSocket, holdReading, restoreNonBlocking, resumeReading } from './socket';
 import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
@@ -265,6 +265,9 @@ export class Connection implements ReaderHost, ExchangeHost {
           case 'gone':
             return this.#endExchange();
           case 'handedOff':
+            // The program is started once porta's head is written (later):
+            // from here until it is done, porta never reads the socket.
+            holdReading(this.socket);
             return this.#enter('handedOff', 'the socket is lent to a program as its stdout');
           case 'waiting':
           case 'sending':
@@ -415,7 +418,7 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#report.answered(exchange.request, exchange.status, null, exchange.closeWhy, exchange.upstreamUs);
     // Both launchers left the fd blocking: make it non-blocking before Node
     // reads it again (lingering close); if that cannot be done, just close.
-    if (!restoreNonBlocking(this.socket)) return this.#destroy();
+    if (!restoreNonBlocking(this.socket) || !resumeReading(this.socket)) return this.#destroy();
     this.#close(exchange.closeWhy);
   }
 

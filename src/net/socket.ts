@@ -41,6 +41,10 @@ interface AddressOut {
 
 interface StreamHandle {
   fd?: number;
+  /** net.Socket's own flag: is libuv reading the handle (its tryReadStart and onStreamRead keep it). */
+  reading?: boolean;
+  readStart?(): number;
+  readStop?(): number;
   setBlocking?(blocking: boolean): number;
   getpeername?(out: AddressOut): number;
   getsockname?(out: AddressOut): number;
@@ -103,4 +107,41 @@ export function restoreNonBlocking(socket: ConnectionSocket): boolean {
   const handle = handleOf(socket);
   if (handle === null || typeof handle.setBlocking !== 'function') return false;
   return handle.setBlocking(false) === 0;
+}
+
+/** Sockets whose handle porta stopped (holdReading) and has not restarted. */
+const held = new WeakSet<ConnectionSocket>();
+
+/**
+ * Stop libuv reading the socket now, until resumeReading(). Pausing a
+ * net.Socket only stops the stream: its handle goes on reading into the
+ * stream's buffer, libuv reads whenever epoll says the fd is readable (a
+ * second time after a read that fills its 64 KiB buffer), and the stream
+ * restarts a stopped handle whenever it wants more. Once a program has the
+ * socket as its blocking stdout (the flag is on the file description they
+ * share), any read that finds nothing would wait for the client, and the
+ * whole event loop with it. So the handle is stopped, and its `reading`
+ * flag (net.Socket's own, which its _read checks before restarting) left
+ * saying it reads, so that nothing in the stream starts it again.
+ */
+export function holdReading(socket: ConnectionSocket): void {
+  const handle = handleOf(socket);
+  if (handle === null || typeof handle.readStop !== 'function') return;
+  handle.readStop();
+  handle.reading = true;
+  held.add(socket);
+}
+
+/**
+ * Read again after holdReading(), once the socket is non-blocking again
+ * (restoreNonBlocking). False if the handle would not (the socket is then
+ * closed).
+ */
+export function resumeReading(socket: ConnectionSocket): boolean {
+  if (!held.delete(socket)) return true;
+  if (socket.destroyed) return false;
+  const handle = handleOf(socket);
+  if (handle === null || typeof handle.readStart !== 'function') return false;
+  handle.reading = true;
+  return handle.readStart() === 0;
 }
