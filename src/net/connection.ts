@@ -16,21 +16,20 @@ import { ConnectionExchange } from './exchange';
 import { closeReason, type HeadVerdict } from './head';
 import { type Failure, type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
-import { type ConnectionSocket, holdReading, restoreNonBlocking, resumeReading } from './socket';
+import {
+  type ConnectionSocket,
+  holdReading,
+  listenTo,
+  restoreNonBlocking,
+  resumeReading,
+  type SocketEvents,
+} from './socket';
 import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
 export type { ConnectionContext } from './contracts';
 
-/** The link from a socket to its connection, for the shared listeners. */
-const CONNECTION = Symbol('porta.connection');
-type LinkedSocket = ConnectionSocket & { [CONNECTION]?: Connection };
-
-function connectionOf(socket: ConnectionSocket): Connection {
-  return (socket as LinkedSocket)[CONNECTION] as Connection;
-}
-
-export class Connection implements ReaderHost, ExchangeHost {
+export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   readonly socket: ConnectionSocket;
   /**
    * When the sweep first saw the current state (or the last body bytes), or
@@ -63,35 +62,8 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
     const { parser, limits, proxyProtocol } = ctx.settings;
     this.#reader = new RequestReader(this, parser, limits, this.#report.peer, ctx.trusted, proxyProtocol);
-    (socket as LinkedSocket)[CONNECTION] = this;
-    const on = Connection.#listeners;
-    socket.on('data', on.data);
-    socket.on('end', on.end);
-    socket.on('drain', on.drain);
-    socket.on('error', on.error); // 'close' follows; ECONNRESET and EPIPE are ordinary
-    socket.on('close', on.close);
+    listenTo(socket, this);
   }
-
-  // The socket's listeners, one set for every connection (an emitter calls
-  // them with the socket as `this`) instead of five closures and their
-  // context per connection: about 320 bytes of the 2.9 KiB of heap an idle
-  // keep-alive connection held.
-  static readonly #listeners = {
-    data(this: ConnectionSocket, chunk: Buffer): void {
-      connectionOf(this).#onData(chunk);
-    },
-    end(this: ConnectionSocket): void {
-      const connection = connectionOf(this);
-      connection.#record(() => (connection.#peerEnded = true));
-    },
-    drain(this: ConnectionSocket): void {
-      connectionOf(this).#onDrain();
-    },
-    error(): void {},
-    close(this: ConnectionSocket): void {
-      connectionOf(this).#finish('the socket closed');
-    },
-  };
 
   get state(): ConnectionState {
     return this.#state;
@@ -104,7 +76,9 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#advance();
   }
 
-  #onData(chunk: Buffer): void {
+  // ---- the socket's events (SocketEvents, wired by socket.ts listenTo) -----------
+
+  socketData(chunk: Buffer): void {
     this.#report.trace?.('read', `read ${chunk.length} bytes ${quoteBytes(chunk, this.#report.traceBytes)}`, {
       length: chunk.length,
       bytes: quoteBytes(chunk, this.#report.traceBytes),
@@ -114,9 +88,17 @@ export class Connection implements ReaderHost, ExchangeHost {
     this.#advance();
   }
 
-  #onDrain(): void {
+  socketEnd(): void {
+    this.#record(() => (this.#peerEnded = true));
+  }
+
+  socketDrain(): void {
     this.#exchange?.drained();
     this.#advance();
+  }
+
+  socketClose(): void {
+    this.#finish('the socket closed');
   }
 
   /** Called by the server's sweep timer. */

