@@ -170,13 +170,8 @@ export function rssMiB(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
-/**
- * VmRSS summed over a server's process tree (porta's primary and workers,
- * nginx's master and workers), in MiB. Pages shared between the processes
- * (the node binary, say) count once per process: a multi-process server is
- * overstated a little, never understated.
- */
-export function treeRssMiB(pid: number): number {
+/** `pid` and every process below it, now. */
+function processTree(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -188,17 +183,56 @@ export function treeRssMiB(pid: number): number {
       // gone meanwhile
     }
   }
-  let total = 0;
+  const tree: number[] = [];
   for (const queue = [pid]; queue.length > 0; ) {
     const next = queue.pop() as number;
-    try {
-      total += rssMiB(next);
-    } catch {
-      continue; // exited meanwhile
-    }
+    tree.push(next);
     queue.push(...(parents.get(next) ?? []));
   }
+  return tree;
+}
+
+/**
+ * VmRSS summed over a server's process tree (porta's primary and workers,
+ * nginx's master and workers), in MiB. Pages shared between the processes
+ * (the node binary, say) count once per process: a multi-process server is
+ * overstated a little, never understated.
+ */
+export function treeRssMiB(pid: number): number {
+  let total = 0;
+  for (const member of processTree(pid)) {
+    try {
+      total += rssMiB(member);
+    } catch {
+      // exited meanwhile
+    }
+  }
   return total;
+}
+
+/** Clock ticks a second in /proc/<pid>/stat (USER_HZ: 100 on Linux everywhere). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) used so far by a server's processes: its own
+ * work, not its CGI programs' (their time reaches a parent only as cutime
+ * once reaped, which is not counted). With load generators on the same cores
+ * the request rate measures the client as much as the server; this measures
+ * the server alone.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the command: state ppid … utime is field 14 of stat, 12th here (0-based 11), stime next.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / TICKS_PER_SECOND;
 }
 
 /** The soft limit on open files of this process (from /proc/self/limits). */

@@ -10,7 +10,7 @@ import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
 import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
 import { availableParallelism } from 'node:os';
-import { openFileLimit, sleep, spawnTracked, treeRssMiB, type LoadResult } from './util';
+import { openFileLimit, sleep, spawnTracked, treeCpuSeconds, treeRssMiB, type LoadResult } from './util';
 
 export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'parser'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
@@ -81,7 +81,15 @@ async function serverWorkload(
       steps.push({
         labels: [name],
         warmup: async () => void (await spec.load(server.port, WARMUP_S)),
-        measure: async () => ({ [name]: await spec.load(server.port, ctx.durationS) }),
+        measure: async () => {
+          // The server's own CPU per request, beside the rate the client reached.
+          const cpuBefore = treeCpuSeconds(server.pid);
+          const measured = await spec.load(server.port, ctx.durationS);
+          const requests = measured.rps * ctx.durationS;
+          const cpu = treeCpuSeconds(server.pid) - cpuBefore;
+          if (requests > 0) measured.extra['server CPU µs/req'] = (cpu * 1e6) / requests;
+          return { [name]: measured };
+        },
       });
     }
     steps.push(...(spec.extraSteps ?? []));
