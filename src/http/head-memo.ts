@@ -123,11 +123,14 @@ export function headAndBody(memo: HeadMemo, body: Buffer): Buffer {
   const written = whole.write(memo.head, 0, 'latin1');
   body.copy(whole, written);
   if (memo.second !== wholeSecond) forgetWholes(memo.second);
-  if (memo.second === wholeSecond && wholeBytes + whole.length <= WHOLE_BUDGET) {
+  // A body read afresh (a file not cached yet) is a new Buffer each time:
+  // its memo's bytes are replaced, counted once.
+  const held = memo.whole === null ? 0 : memo.whole.length;
+  if (memo.second === wholeSecond && wholeBytes - held + whole.length <= WHOLE_BUDGET) {
+    if (memo.whole === null) wholes.push(memo);
+    wholeBytes += whole.length - held;
     memo.body = body;
     memo.whole = whole;
-    wholes.push(memo);
-    wholeBytes += whole.length;
   }
   return whole;
 }
