@@ -25,7 +25,7 @@ Workloads (default: all):
   W4  CGI hello.sh, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
   W5  CGI hello.py, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
   W6  GET /1k.bin on porta alone, then beside W4: static p99 ratio
-  W7  10,000 idle keep-alive connections: RSS (all of a server's processes)  porta node lighttpd
+  W7  10,000 idle keep-alive connections: RSS and PSS (all of a server's processes)  porta porta-1p node lighttpd
   W8  W1 on all cores: porta --workers auto, shared socket and round-robin; porta-mc porta-mc-rr porta nginx-2w lighttpd
   W9  W8 with a new connection per request (the primary accepts them all in round-robin)
   parser  requests/s of each llhttp build through porta's parser interface

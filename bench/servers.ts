@@ -15,6 +15,7 @@ export const SERVER_NAMES = [
   'porta-base',
   'porta-mc',
   'porta-mc-rr',
+  'porta-1p',
   'node',
   'python',
   'nginx',
@@ -79,6 +80,7 @@ export function unavailable(name: ServerName): string | null {
     case 'porta-pipe':
     case 'porta-mc':
     case 'porta-mc-rr':
+    case 'porta-1p':
       return existsSync(PORTA_CLI) ? null : `${PORTA_CLI} missing (run make build)`;
     case 'porta-base':
       if (PORTA_BASE_CLI === null) return 'skipped: set PORTA_BASE to a built checkout to compare with';
@@ -136,13 +138,16 @@ export async function startServer(
     case 'porta-pipe':
     case 'porta-base':
     case 'porta-mc':
-    case 'porta-mc-rr': {
+    case 'porta-mc-rr':
+    case 'porta-1p': {
       const cli = name === 'porta-base' ? (PORTA_BASE_CLI as string) : PORTA_CLI;
       const args = [cli, '--quiet', '--host', '127.0.0.1', '--port', String(port), '--root', docroot.root];
       if (name === 'porta-pipe') args.push('--cgi-stdout', 'pipe');
       // All cores: one worker a core, sharing the socket or dealt connections by the primary.
       if (name === 'porta-mc') args.push('--workers', 'auto', '--balance', 'shared');
       if (name === 'porta-mc-rr') args.push('--workers', 'auto', '--balance', 'round-robin');
+      // One process, no primary: what W7 costs without a supervisor.
+      if (name === 'porta-1p') args.push('--workers', '0');
       if (keepAlive !== undefined) args.push('--keepalive-timeout', String(keepAlive));
       // For experiments: extra porta flags, e.g. PORTA_BENCH_ARGS='--cgi-nice 10'.
       args.push(...(process.env['PORTA_BENCH_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''));

@@ -210,6 +210,33 @@ export function treeRssMiB(pid: number): number {
   return total;
 }
 
+/**
+ * Pss of a process in MiB, from /proc/<pid>/smaps_rollup: its private pages
+ * plus its share of the pages it shares (a page mapped by two processes counts
+ * half in each). Summed over a process tree it counts the node binary's pages
+ * once, where the RSS sum counts them in every process.
+ */
+export function pssMiB(pid: number): number {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const m = /^Pss:\s+(\d+)\s+kB/m.exec(rollup);
+  if (m === null || m[1] === undefined) throw new Error(`no Pss for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+/** The Pss of a server's processes, summed (null where /proc has no smaps_rollup: Linux before 4.14). */
+export function treePssMiB(pid: number): number | null {
+  let total = 0;
+  for (const member of processTree(pid)) {
+    try {
+      total += pssMiB(member);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && member === pid) return null;
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
 /** Clock ticks a second in /proc/<pid>/stat (USER_HZ: 100 on Linux everywhere). */
 const TICKS_PER_SECOND = 100;
 

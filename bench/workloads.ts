@@ -10,7 +10,7 @@ import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
 import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
 import { availableParallelism } from 'node:os';
-import { openFileLimit, sleep, spawnTracked, treeCpuSeconds, treeRssMiB, type LoadResult } from './util';
+import { openFileLimit, sleep, spawnTracked, treeCpuSeconds, treePssMiB, treeRssMiB, type LoadResult } from './util';
 
 export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'parser'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
@@ -306,7 +306,7 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
     count = Math.min(9_000, limit - 500);
     notes.push(`ulimit -n is ${limit}: ${count} connections instead of 10,000`);
   }
-  const servers = chosen(ctx, ['porta', 'node', 'lighttpd']);
+  const servers = chosen(ctx, ['porta', 'porta-1p', 'node', 'lighttpd']);
   const steps: Step[] = servers.map(({ name }) => ({
     labels: [name],
     measure: async () => {
@@ -323,6 +323,7 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
         const openSeconds = (performance.now() - t0) / 1000;
         await sleep(1000);
         const rss = treeRssMiB(server.pid);
+        const pss = treePssMiB(server.pid);
         const open = idle.open();
         idle.closeAll();
         return {
@@ -332,6 +333,7 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
             extra: {
               open,
               'RSS before': before,
+              ...(pss === null ? {} : { PSS: pss }),
               'KiB/conn': ((rss - before) * 1024) / Math.max(1, open),
               'open s': openSeconds,
             },
@@ -342,6 +344,11 @@ async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
       }
     },
   }));
+  notes.push(
+    'porta is its default (a primary that never serves + one worker); porta-1p is --workers 0 (one process). ' +
+      "PSS: the processes' proportional set size summed (a page shared by two processes counts half in each: " +
+      'the node binary once, where the RSS sum counts it twice)',
+  );
   notes.push(
     'each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s, ' +
       'lighttpd max-keep-alive-idle 60 (bench/lighttpd.conf.template)',
