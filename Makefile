@@ -97,9 +97,10 @@ fuzz: build
 	$(NODE) build/test/fuzz/requests.js --count $(COUNT)
 	$(NODE) build/test/fuzz/cgi-output.js --count $(CGI_COUNT)
 
-# The benchmark's peers from Debian: nginx + fcgiwrap and lighttpd, installed
+# The benchmark's peers from Debian: nginx + fcgiwrap, lighttpd, and wrk (a C
+# client for W1-wrk/W2-wrk), installed
 # only when missing. If that fails the bench still runs; their rows say skipped.
-BENCH_PEERS := nginx fcgiwrap lighttpd
+BENCH_PEERS := nginx fcgiwrap lighttpd wrk
 bench-peers:
 	@if command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; for p in $(BENCH_PEERS); do \

@@ -21,6 +21,7 @@ const HELP = `Usage: node build/bench/run.js [workload…] [options]
 Workloads (default: all):
   W1  GET /1k.bin, 50 connections, keep-alive          porta node nginx nginx-2w lighttpd python
   W2  W1 pipelined ×10                                 porta node nginx nginx-2w lighttpd
+  W1-wrk, W2-wrk  W1 and W2 with wrk as the client      porta nginx lighttpd
   W3  GET /10m.bin, 8 connections (MiB/s)              porta node nginx nginx-2w lighttpd
   W4  CGI hello.sh, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
   W5  CGI hello.py, 16 connections (+ start-up floor)  porta porta-pipe nginx lighttpd python
@@ -68,7 +69,7 @@ function parse(argv: string[]): Args | 'help' {
   if (values.help === true) return 'help';
   const workloads: WorkloadName[] = [];
   for (const p of positionals) {
-    const name = p === 'parser' ? p : p.toUpperCase();
+    const name = WORKLOAD_NAMES.find((n) => n.toLowerCase() === p.toLowerCase()) ?? p;
     if (!isWorkloadName(name)) throw new Error(`unknown workload "${p}" (one of ${WORKLOAD_NAMES.join(', ')})`);
     if (!workloads.includes(name)) workloads.push(name);
   }

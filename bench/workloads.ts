@@ -10,9 +10,23 @@ import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
 import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
 import { availableParallelism } from 'node:os';
+import { wrk, wrkMissing } from './wrk';
 import { openFileLimit, sleep, spawnTracked, treeCpuSeconds, treePssMiB, treeRssMiB, type LoadResult } from './util';
 
-export const WORKLOAD_NAMES = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'parser'] as const;
+export const WORKLOAD_NAMES = [
+  'W1',
+  'W2',
+  'W1-wrk',
+  'W2-wrk',
+  'W3',
+  'W4',
+  'W5',
+  'W6',
+  'W7',
+  'W8',
+  'W9',
+  'parser',
+] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export function isWorkloadName(name: string): name is WorkloadName {
@@ -142,6 +156,32 @@ function w1(ctx: Context, docroot: Docroot, name = 'W1', pipelining = 1): Promis
             'python closes every connection (HTTP/1.0), and its listen backlog is 5 (socketserver): ' +
               'with 50 connections SYNs are dropped and retried after 1 s, 3 s…, hence its latency and timeouts',
           ]),
+    ],
+  });
+}
+
+/**
+ * W1 and W2 again with wrk as the client: a C client that costs a few
+ * microseconds a request, so the server's own cost sets the rate (autocannon
+ * holds a core of the two by itself). The servers the issue's first table
+ * compared: porta, nginx with one worker, lighttpd.
+ */
+function w1wrk(ctx: Context, docroot: Docroot, name: 'W1-wrk' | 'W2-wrk'): Promise<WorkloadResult> {
+  const pipelining = name === 'W2-wrk' ? 10 : 1;
+  const missing = wrkMissing();
+  const servers = chosen(ctx, ['porta', 'nginx', 'lighttpd']).map((s) => ({ ...s, skip: missing ?? s.skip }));
+  return serverWorkload(ctx, docroot, {
+    name,
+    title: `GET /1k.bin, 50 connections, keep-alive${pipelining > 1 ? `, pipelined ×${pipelining}` : ''}, wrk as the client`,
+    tool: 'wrk (1 thread)',
+    ratioMetric: 'rps',
+    ratioNote: 'porta req/s ÷ row req/s',
+    servers,
+    load: (port, durationS) => wrk({ port, path: '/1k.bin', connections: 50, pipelining, durationS }),
+    notes: [
+      'wrk -t1 -c50 --latency' +
+        (pipelining > 1 ? `, a Lua request() of ${pipelining} GETs in one string` : '') +
+        ': the same load as W1/W2 from a client that leaves most of its core to the server',
     ],
   });
 }
@@ -403,6 +443,9 @@ export function runWorkload(name: WorkloadName, ctx: Context, docroot: Docroot):
       return w1(ctx, docroot);
     case 'W2':
       return w1(ctx, docroot, 'W2', 10);
+    case 'W1-wrk':
+    case 'W2-wrk':
+      return w1wrk(ctx, docroot, name);
     case 'W3':
       return w3(ctx, docroot);
     case 'W4':
