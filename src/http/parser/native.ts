@@ -29,14 +29,20 @@ import {
   CALLBACK_SLOTS,
   type HttpCommon,
   lenientFlags,
+  NO_BYTES,
   type NativeHTTPParser,
   type NativeParseError,
+  nativeError,
   putBack,
+  replayText,
   takeParser,
+  upgradeFraming,
 } from './native-binding';
 
+import { following, requestLine } from './common';
 import { methodName } from './methods';
-import { FOLLOWING_BYTES, HEADER_OVERFLOW, URL_OVERFLOW } from './types';
+import { LINE_TAIL, lineStart } from './native-line';
+import { HEADER_OVERFLOW } from './types';
 import type {
   ExecStatus,
   ParseError,
@@ -51,17 +57,6 @@ export { nativeParserAvailable } from './native-binding';
 
 const HPE_PAUSED = 21;
 const EMPTY = Buffer.alloc(0);
-/**
- * No bytes, at a real address. Node's binding runs llhttp_finish() (the
- * peer's EOF) instead of llhttp_execute() when a buffer's data pointer is
- * null, and a zero-length Buffer has a null one once its ArrayBuffer exists
- * (anything that read its `.buffer`): "execute nothing" would then fail a
- * message in progress with HPE_INVALID_EOF_STATE.
- */
-const NO_BYTES = Buffer.from(new ArrayBuffer(1), 0, 0);
-const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
-/** Bytes kept of a request line whose end is not seen yet (" HTTP/1.1\r" fits). */
-const LINE_TAIL = 32;
 
 export class NativeParser implements RequestParser {
   readonly kind = 'native' as const;
@@ -100,7 +95,7 @@ export class NativeParser implements RequestParser {
   /** The request line so far (its last LINE_TAIL bytes), or null when it began in this read after another message. */
   #lineText: string | null = null;
   #http09 = false;
-  /** Where the current request line starts was estimated (see #lineStart). */
+  /** Where the current request line starts was estimated (see lineStart in native-line.ts). */
   #lineGuessed = false;
   #completedDuringExecute = false;
   /** The last bytes of the previous read: an empty line may straddle two reads. */
@@ -120,8 +115,7 @@ export class NativeParser implements RequestParser {
   }
 
   #head(head: RequestHead): void {
-    const line = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}`;
-    this.#trace?.('headers_complete', Number.NaN, 0, `${line}, ${head.rawHeaders.length / 2} fields`);
+    this.#trace?.('headers_complete', Number.NaN, 0, `${requestLine(head)}, ${head.rawHeaders.length / 2} fields`);
     this.#sink.onRequestHead(head);
   }
 
@@ -209,29 +203,6 @@ export class NativeParser implements RequestParser {
   }
 
   /**
-   * Where, in `chunk`, the current request line's unseen part begins. A line
-   * whose start this adapter saw continues at `base` (after the CR/LF llhttp
-   * skips before a request). One that began in this read after another
-   * message ended (reading ahead) is taken to start after the last empty line
-   * before `at`: exact after a bodiless or chunked message, approximate after a
-   * Content-Length body.
-   */
-  #lineStart(chunk: Buffer, base: number, at: number): number {
-    if (this.#lineText === null) {
-      // The empty line that ended the previous message, maybe begun in the
-      // last read (its last 3 bytes are kept): the line starts after it.
-      const view = Buffer.concat([this.#previousTail, chunk.subarray(base, at)]);
-      const blank = view.lastIndexOf(BLANK_LINE);
-      return blank < 0 ? base : base + Math.max(0, blank + BLANK_LINE.length - this.#previousTail.length);
-    }
-    let start = base;
-    if (this.#lineText === '') {
-      while (start < at && (chunk[start] === 0x0d || chunk[start] === 0x0a)) start++;
-    }
-    return start;
-  }
-
-  /**
    * After a read: has the request line ended, and did it have a version? A
    * line whose start was only estimated never counts as HTTP/0.9 (a wrong
    * guess would refuse a good request); the head timeout answers such a one.
@@ -239,7 +210,7 @@ export class NativeParser implements RequestParser {
   #watchRequestLine(chunk: Buffer, base: number): void {
     if (!this.#inHead || this.#lineEnded) return;
     if (this.#lineText === null) this.#lineGuessed = true;
-    const from = this.#lineStart(chunk, base, chunk.length);
+    const from = lineStart(chunk, base, chunk.length, this.#lineText, this.#previousTail);
     const lf = chunk.indexOf(0x0a, from);
     const seen = this.#lineText ?? '';
     if (lf < 0) {
@@ -303,13 +274,8 @@ export class NativeParser implements RequestParser {
         ret.code === HEADER_OVERFLOW &&
         this.#inHead &&
         !this.#lineEnded &&
-        chunk.subarray(this.#lineStart(chunk, base, at), at).indexOf(0x0a) < 0;
-      const error: ParseError = {
-        code: ret.code ?? 'HPE_INTERNAL',
-        reason: ret.code === HEADER_OVERFLOW ? (inUrl ? URL_OVERFLOW : 'Header overflow') : (ret.reason ?? ret.message),
-        offset: at,
-        following: following(chunk, at),
-      };
+        chunk.subarray(lineStart(chunk, base, at, this.#lineText, this.#previousTail), at).indexOf(0x0a) < 0;
+      const error = nativeError(ret, at, following(chunk, at), inUrl);
       return this.#ended ? this.#defer(error, at) : this.#fail(error);
     }
   }
@@ -356,14 +322,7 @@ export class NativeParser implements RequestParser {
     // as wasm does, or a paused head at the very end of a read would wait for
     // the next read to end (and a pipelining client would wait forever).
     const ret = this.#parser.execute(NO_BYTES);
-    if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') {
-      this.#deferred = {
-        code: ret.code ?? 'HPE_INTERNAL',
-        reason: ret.code === HEADER_OVERFLOW ? 'Header overflow' : (ret.reason ?? ret.message),
-        offset: 0,
-        following: '',
-      };
-    }
+    if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') this.#deferred = nativeError(ret, 0, '', false);
   }
 
   /**
@@ -374,31 +333,18 @@ export class NativeParser implements RequestParser {
   #replayUpgrade(chunk: Buffer, offset: number): ParseError | null {
     const head = this.#upgradeHead as RequestHead;
     this.#upgradeHead = null;
-    const failed = (code: string): ParseError => ({
+    const framing = head.method === 'CONNECT' ? '' : upgradeFraming(head.rawHeaders);
+    let err = this.#replay(head, framing);
+    // Transfer-Encoding without a final `chunked`: a plain request is refused
+    // for it, an upgrade request has no body (llhttp__after_headers_complete).
+    if (err === 'HPE_INVALID_TRANSFER_ENCODING' && framing !== '') err = this.#replay(head, '');
+    if (err === null) return null;
+    return {
       code: 'HPE_INTERNAL',
-      reason: `upgrade replay failed: ${code}`,
+      reason: `upgrade replay failed: ${err}`,
       offset,
       following: following(chunk, offset),
-    });
-    if (head.method !== 'CONNECT') {
-      // llhttp frames the body from these alone (both together were refused).
-      let framing = '';
-      for (let i = 0; i < head.rawHeaders.length; i += 2) {
-        const name = (head.rawHeaders[i] as string).toLowerCase();
-        if (name === 'transfer-encoding' || name === 'content-length') {
-          framing += `${name}: ${head.rawHeaders[i + 1] as string}\r\n`;
-        }
-      }
-      if (framing !== '') {
-        const err = this.#replay(head, framing);
-        if (err === null) return null;
-        // Transfer-Encoding without a final `chunked`: a plain request is refused
-        // for it, an upgrade request has no body (llhttp__after_headers_complete).
-        if (err !== 'HPE_INVALID_TRANSFER_ENCODING') return failed(err);
-      }
-    }
-    const err = this.#replay(head, '');
-    return err === null ? null : failed(err);
+    };
   }
 
   /** Fresh llhttp, fed a synthetic head. Returns the error code, if any. */
@@ -406,16 +352,10 @@ export class NativeParser implements RequestParser {
     const { HTTPParser } = binding as HttpCommon;
     const parser = this.#parser;
     parser.initialize(HTTPParser.REQUEST, {}, this.#maxHeaderSize, lenientFlags());
-    // llhttp_should_keep_alive() decides what follows the message: keep it.
-    const v11 = head.versionMajor > 0 && head.versionMinor > 0;
-    const connection =
-      v11 === head.keepAlive ? '' : head.keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n';
-    const method = head.method === 'CONNECT' || head.method === 'UNKNOWN' ? 'GET' : head.method;
-    const text = `${method} / HTTP/${head.versionMajor}.${head.versionMinor}\r\n${framing}${connection}\r\n`;
     this.#muted = true;
     let ret: number | NativeParseError;
     try {
-      ret = parser.execute(Buffer.from(text, 'latin1'));
+      ret = parser.execute(Buffer.from(replayText(head, framing), 'latin1'));
     } finally {
       this.#muted = false;
     }
@@ -436,8 +376,4 @@ export class NativeParser implements RequestParser {
     for (const slot of CALLBACK_SLOTS) parser[slot] = null;
     putBack(parser);
   }
-}
-
-function following(chunk: Buffer, at: number): string {
-  return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
 }

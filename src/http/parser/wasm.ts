@@ -3,6 +3,7 @@
 // API). Driven the way undici's client-h1.js drives it: one shared instance,
 // one synchronous llhttp_execute at a time, the "current parser" beside it.
 
+import { following, overflowError, requestLine, trimTrailingWhitespace } from './common';
 import { methodName } from './methods';
 import {
   cString,
@@ -16,13 +17,7 @@ import {
   setCurrent,
   TYPE_REQUEST,
 } from './wasm-instance';
-import {
-  CHUNK_EXTENSIONS_OVERFLOW,
-  FOLLOWING_BYTES,
-  HEADER_OVERFLOW,
-  MAX_CHUNK_EXTENSIONS,
-  URL_OVERFLOW,
-} from './types';
+import { CHUNK_EXTENSIONS_OVERFLOW, MAX_CHUNK_EXTENSIONS } from './types';
 import type {
   ExecStatus,
   ParseError,
@@ -32,13 +27,6 @@ import type {
   RequestHead,
   RequestParser,
 } from './types';
-
-declare global {
-  interface Buffer {
-    /** Undocumented but stable since Node 0.x; ~20% faster than toString('latin1', …). */
-    latin1Slice(start: number, end: number): string;
-  }
-}
 
 /**
  * What a chunk line holds besides its extensions: the CRLF that ended the
@@ -174,11 +162,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
 
   #fail(chunk: Buffer, offset: number, ret: number): 'error' {
     this.offset = offset;
-    this.error = this.#describe(
-      ret,
-      offset,
-      chunk.latin1Slice(offset, Math.min(chunk.length, offset + FOLLOWING_BYTES)),
-    );
+    this.error = this.#describe(ret, offset, following(chunk, offset));
     return 'error';
   }
 
@@ -211,24 +195,17 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#ptr = 0;
   }
 
-  #describe(ret: number, offset: number, following: string): ParseError {
-    if (this.#overflow) {
-      return {
-        code: HEADER_OVERFLOW,
-        reason: this.#overflowInUrl ? URL_OVERFLOW : 'Header overflow',
-        offset,
-        following,
-      };
-    }
+  #describe(ret: number, offset: number, shown: string): ParseError {
+    if (this.#overflow) return overflowError(this.#overflowInUrl, offset, shown);
     if (this.#extensionsOverflow) {
-      return { code: CHUNK_EXTENSIONS_OVERFLOW, reason: 'Chunk extensions overflow', offset, following };
+      return { code: CHUNK_EXTENSIONS_OVERFLOW, reason: 'Chunk extensions overflow', offset, following: shown };
     }
     const lib = this.#lib;
     return {
       code: cString(lib, lib.llhttp_errno_name(ret)),
       reason: cString(lib, lib.llhttp_get_error_reason(this.#ptr)),
       offset,
-      following,
+      following: shown,
     };
   }
 
@@ -361,12 +338,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#sink.onRequestHead(head);
     if (!chunked) {
       if (this.#trace === null) return 0;
-      const detail = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, keep-alive ${keepAlive}`;
-      return this.#pauseToTrace('headers_complete', detail);
+      return this.#pauseToTrace('headers_complete', `${requestLine(head)}, keep-alive ${keepAlive}`);
     }
     if (this.#trace !== null) {
-      const detail = `${head.method} ${head.url} HTTP/${head.versionMajor}.${head.versionMinor}, chunked body`;
-      this.#traced = { callback: 'headers_complete', detail };
+      this.#traced = { callback: 'headers_complete', detail: `${requestLine(head)}, chunked body` };
     }
     // Stop for a moment to learn where the head ends: chunk lines are counted from there.
     this.#inChunkedBody = true;
@@ -395,15 +370,4 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#pause = 'messageEnd';
     return ERR_PAUSED;
   }
-}
-
-/** RFC 9110 §5.5: OWS around a field value is not part of it. llhttp drops the leading part. */
-function trimTrailingWhitespace(value: string): string {
-  let end = value.length;
-  while (end > 0) {
-    const c = value.charCodeAt(end - 1);
-    if (c !== 0x20 && c !== 0x09) break;
-    end--;
-  }
-  return end === value.length ? value : value.slice(0, end);
 }
