@@ -155,7 +155,7 @@ export function closingErrorResponse(
   detail: string,
   extra: HeaderList,
   options: { headOnly: boolean; version: ResponseVersion },
-): Buffer {
+): { bytes: Buffer; bodyBytes: number } {
   const page = Buffer.from(errorPage(status, detail), 'utf8');
   const head = buildHead({
     status,
@@ -165,5 +165,7 @@ export function closingErrorResponse(
     version: options.version,
   });
   const headBytes = Buffer.from(head, 'latin1');
-  return options.headOnly ? headBytes : Buffer.concat([headBytes, page]);
+  // The log counts body bytes, as for every answer: the page after the head.
+  if (options.headOnly) return { bytes: headBytes, bodyBytes: 0 };
+  return { bytes: Buffer.concat([headBytes, page]), bodyBytes: page.length };
 }

@@ -10,7 +10,7 @@
 import { ERROR_STATUS, type RequestError } from '../http/errors';
 import type { Request } from '../http/request';
 import { closingErrorResponse } from '../http/response';
-import { type ConnectionTrace, quoteBytes } from '../trace';
+import type { ConnectionTrace } from '../trace';
 import type { ConnectionContext, ExchangeHost } from './contracts';
 import { ConnectionExchange } from './exchange';
 import { closeReason, type HeadVerdict } from './head';
@@ -79,10 +79,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   // ---- the socket's events (SocketEvents, wired by socket.ts listenTo) -----------
 
   socketData(chunk: Buffer): void {
-    this.#report.trace?.('read', `read ${chunk.length} bytes ${quoteBytes(chunk, this.#report.traceBytes)}`, {
-      length: chunk.length,
-      bytes: quoteBytes(chunk, this.#report.traceBytes),
-    });
+    this.#report.read(chunk);
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'handedOff') return;
     this.#reader.receive(chunk);
     this.#advance();
@@ -431,10 +428,8 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
       version: this.#ctx.settings.protocol,
     });
     this.#report.responseBegins();
-    this.socket.write(response);
-    // The log counts body bytes, as for every answer: the page after the head.
-    const bodyBytes = response.length - (response.indexOf('\r\n\r\n') + 4);
-    this.#report.answered(request, status, bodyBytes, `${status} closes the connection (RFC 9112 §9.6)`);
+    this.socket.write(response.bytes);
+    this.#report.answered(request, status, response.bodyBytes, `${status} closes the connection (RFC 9112 §9.6)`);
     this.#close(`${status} closes the connection (RFC 9112 §9.6)`);
   }
 

@@ -54,6 +54,14 @@ export class ConnectionReport {
     return this.#tracer?.active === true ? this.#trace : null;
   }
 
+  /** With tracing on: bytes read from the socket, the first of them quoted. */
+  read(chunk: Buffer): void {
+    const trace = this.trace;
+    if (trace === null) return;
+    const bytes = quoteBytes(chunk, this.traceBytes);
+    trace('read', `read ${chunk.length} bytes ${bytes}`, { length: chunk.length, bytes });
+  }
+
   /** A response begins (a request's head was accepted, or porta answers an error itself). */
   responseBegins(): void {
     this.#headDue = true;
