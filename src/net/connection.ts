@@ -7,24 +7,17 @@
 // TRANSITIONS (states.ts). The parser stops at every message end, so requests
 // are answered strictly in order (pipelining) and never read ahead of.
 
-import { ERROR_STATUS, type RequestError } from '../http/errors';
+import type { RequestError } from '../http/errors';
 import type { Request } from '../http/request';
-import { closingErrorResponse } from '../http/response';
-import type { ConnectionTrace } from '../trace';
 import type { ConnectionContext, ExchangeHost } from './contracts';
+import { runHandler, writeErrorAnswer } from './failures';
 import { ConnectionExchange } from './exchange';
 import { closeReason, type HeadVerdict } from './head';
-import { type Failure, type ReaderHost, RequestReader } from './reader';
+import { type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
-import {
-  type ConnectionSocket,
-  holdReading,
-  listenTo,
-  restoreNonBlocking,
-  resumeReading,
-  type SocketEvents,
-} from './socket';
-import { type ConnectionState, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
+import { type ConnectionSocket, holdReading, listenTo, readAgain, type SocketEvents } from './socket';
+import type { ConnectionState } from './states';
+import { afterExchange, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
 export type { ConnectionContext } from './contracts';
@@ -51,7 +44,6 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   #timedOut = false;
   #shutdown = false;
 
-  #requests = 0;
   #reading = true;
   #advancing = false;
   #again = false;
@@ -61,7 +53,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#ctx = ctx;
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
     const { parser, limits, proxyProtocol } = ctx.settings;
-    this.#reader = new RequestReader(this, parser, limits, this.#report.peer, ctx.trusted, proxyProtocol);
+    this.#reader = new RequestReader(this, this.#report, parser, limits, ctx.trusted, proxyProtocol);
     listenTo(socket, this);
   }
 
@@ -69,14 +61,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     return this.#state;
   }
 
-  // ---- events: record, then advance --------------------------------------------
-
-  #record(note: () => void): void {
-    note();
-    this.#advance();
-  }
-
-  // ---- the socket's events (SocketEvents, wired by socket.ts listenTo) -----------
+  // ---- events: record, then advance (SocketEvents, wired by socket.ts listenTo; the sweep; the server)
 
   socketData(chunk: Buffer): void {
     this.#report.read(chunk);
@@ -86,7 +71,8 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   }
 
   socketEnd(): void {
-    this.#record(() => (this.#peerEnded = true));
+    this.#peerEnded = true;
+    this.#advance();
   }
 
   socketDrain(): void {
@@ -105,12 +91,14 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
       return;
     }
     if (now - this.#since < stateTimeout(this.#state, this.#ctx.settings.limits) || this.#state === 'closed') return;
-    this.#record(() => (this.#timedOut = true));
+    this.#timedOut = true;
+    this.#advance();
   }
 
   /** Server shutdown: an idle connection closes now, a busy one after its response. */
   shutdown(): void {
-    this.#record(() => (this.#shutdown = true));
+    this.#shutdown = true;
+    this.#advance();
   }
 
   /** The shutdown grace is over: whatever is still in flight is cut. */
@@ -118,21 +106,11 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#destroy();
   }
 
-  // ---- the reader's events (ReaderHost) -------------------------------------------
-
-  get trace(): ConnectionTrace | null {
-    return this.#report.trace;
-  }
+  // ---- the reader's and the exchange's events (ReaderHost, ExchangeHost) ---------
 
   headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void {
-    const version = this.#ctx.settings.protocol;
-    this.#report.responseBegins();
-    this.#exchange = new ConnectionExchange(this, request, {
-      clientKeepAlive,
-      // HTTP/1.0 has no interim answers (RFC 9110 §15.2): a 1.0 server sends no 100.
-      expectsContinue: verdict.expectsContinue && version === '1.1',
-      version,
-    });
+    const options = { clientKeepAlive, expectsContinue: verdict.expectsContinue, version: this.#ctx.settings.protocol };
+    this.#exchange = new ConnectionExchange(this, this.#report, request, options);
   }
 
   bodyReceived(chunk: Buffer): void {
@@ -140,12 +118,10 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#exchange?.deliverBody(chunk);
   }
 
-  // ---- ExchangeHost ------------------------------------------------------------
-
   closeAfter(exchange: ConnectionExchange, closeDelimited: boolean, handlerClose: boolean): string | null {
     return closeReason({
       clientKeepAlive: exchange.clientKeepAlive,
-      requests: this.#requests,
+      requests: this.#reader.requests,
       maxRequests: this.#ctx.settings.limits.maxRequestsPerConnection,
       serverDraining: this.#ctx.draining || this.#shutdown,
       oneShot: this.#ctx.settings.protocol === '1.0',
@@ -157,10 +133,6 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
 
   exchangeChanged(): void {
     this.#advance();
-  }
-
-  logError(exchange: ConnectionExchange, message: string): void {
-    this.#report.error(exchange.request, message);
   }
 
   // ---- the loop ----------------------------------------------------------------
@@ -250,8 +222,10 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
             return this.#enter('handedOff', 'the socket is lent to a program as its stdout');
           case 'waiting':
           case 'sending':
-            if (this.#timedOut) return this.#sendTimedOut();
-            return;
+            // Only a client that stopped reading is given up on; a slow handler has its own timeout.
+            if (!this.#timedOut) return;
+            if (this.socket.writableLength > 0) return this.#destroy('the client stopped reading (--send-timeout)');
+            return this.#extendDeadline();
           default:
             return unreachable(exchange.state);
         }
@@ -283,17 +257,13 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
 
   #enter(state: ConnectionState, cause: string): void {
     const from = this.#state;
-    if (!TRANSITIONS[from].includes(state)) {
-      throw new Error(`connection: no transition ${from} → ${state}`);
-    }
+    if (!TRANSITIONS[from].includes(state)) throw new Error(`connection: no transition ${from} → ${state}`);
     this.#report.trace?.('state', `state ${from} → ${state} (${cause})`, { from, to: state, cause });
     this.#state = state;
     this.#timedOut = false;
     this.#since = -1;
     this.#again = true;
   }
-
-  // ---- reading -------------------------------------------------------------------
 
   /** Is there something for the parser, and may it read now? */
   #canParse(): boolean {
@@ -318,55 +288,28 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
 
   #dispatch(): void {
     const exchange = this.#exchange as ConnectionExchange;
-    this.#reader.begun = false;
-    this.#reader.dispatchPending = false;
-    this.#requests++;
-    const complete = this.#reader.requestEnded;
+    const complete = this.#reader.dispatched();
     if (complete) exchange.deliverEnd();
     if (complete) this.#enter('responding', 'the head is dispatched, the request is whole');
     else this.#enter('readingBody', 'the head is dispatched, its body follows');
-    try {
-      this.#ctx.dispatch(exchange);
-    } catch (err) {
-      exchange.logError(`internal error: handler threw: ${(err as Error).stack ?? String(err)}`);
-      exchange.sendError(500, 'internal error');
-    }
+    runHandler(this.#ctx.dispatch, exchange);
   }
 
-  /** The exchange is over (finished, aborted or gone): log it, then read on, drain, or close. */
+  /** The exchange is over (finished, aborted or gone): log it, then read on, drain, or close (states.ts afterExchange). */
   #endExchange(): void {
     const exchange = this.#exchange as ConnectionExchange;
     this.#exchange = null;
     this.#reader.nextRequest();
-    const state = exchange.state;
-    if (state === 'aborted') exchange.logError(`response aborted: ${exchange.abortReason}`);
-    if (state !== 'gone') {
-      const why = exchange.closeAfter ? exchange.closeWhy : this.#shutdown ? 'the server is stopping' : null;
-      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, why, exchange.upstreamUs);
-    }
-    if (state === 'gone') return this.#destroy();
-    // Cut short: what was written still goes, then the FIN, so the client
-    // sees the truncation (no length reached, no last chunk); a reset where
-    // only a reset can say it (a close-delimited body).
-    if (state === 'aborted') {
-      const cut = `the answer was cut short (${exchange.abortReason})`;
-      return exchange.cutNeedsReset ? this.#destroy(`${cut}: a reset says so`) : this.#close(cut);
-    }
-    if (exchange.closeAfter) return this.#close(exchange.closeWhy);
-    if (this.#shutdown) return this.#close('the server is stopping');
-    if (this.socket.writableNeedDrain) return this.#enter('draining', 'answered; the client has yet to read it all');
-    return this.#enter('idle', 'answered: keep-alive, the next request');
+    this.#report.exchangeEnded(exchange, this.#shutdown);
+    const next = afterExchange(exchange, this.#shutdown, this.socket.writableNeedDrain);
+    if (next.to === 'closed') return this.#destroy(next.cause);
+    if (next.to === 'closing') return this.#close(next.cause);
+    this.#enter(next.to, next.cause);
   }
 
   #abort(exchange: ConnectionExchange, reason: string): void {
     exchange.abort(reason);
     this.#again = true;
-  }
-
-  /** Only a client that stopped reading is given up on; a slow handler has its own timeout. */
-  #sendTimedOut(): void {
-    if (this.socket.writableLength > 0) return this.#destroy('the client stopped reading (--send-timeout)');
-    this.#extendDeadline();
   }
 
   #extendDeadline(): void {
@@ -383,10 +326,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#reader.failure = null;
     const exchange = this.#exchange;
     this.#exchange = null;
-    if (exchange !== null) {
-      const why = 'the request went wrong after its answer';
-      this.#report.answered(exchange.request, exchange.status, exchange.bytesSent, why, exchange.upstreamUs);
-    }
+    if (exchange !== null) this.#report.exchangeAnswered(exchange, 'the request went wrong after its answer');
     this.#close('the request went wrong after its answer');
   }
 
@@ -394,10 +334,9 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   #takeBack(exchange: ConnectionExchange): void {
     this.#exchange = null;
     // The program wrote its answer to the socket itself: porta never saw those bytes.
-    this.#report.answered(exchange.request, exchange.status, null, exchange.closeWhy, exchange.upstreamUs);
-    // Both launchers left the fd blocking: make it non-blocking before Node
-    // reads it again (lingering close); if that cannot be done, just close.
-    if (!restoreNonBlocking(this.socket) || !resumeReading(this.socket)) return this.#destroy();
+    this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
+    // Non-blocking and read again for the lingering close; if that cannot be done, just close.
+    if (!readAgain(this.socket)) return this.#destroy();
     this.#close(exchange.closeWhy);
   }
 
@@ -408,8 +347,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
 
   /** A request no handler answers: the errors table does, then the connection closes. */
   #answerFailure(): void {
-    const failure = this.#reader.failure as Failure;
-    this.#reader.failure = null;
+    const failure = this.#reader.takeFailure();
     const exchange = this.#exchange;
     if (exchange?.headSent) {
       // Bytes of a response are out: nothing more can be said (RFC 9112 §9.6).
@@ -417,20 +355,9 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
       return this.#abort(exchange, failure.error.detail);
     }
     const request = failure.request ?? exchange?.request ?? null;
-    if (exchange !== null) {
-      this.#exchange = null;
-      exchange.detach(); // its handler stops: the connection answers instead
-    }
-    const status = ERROR_STATUS[failure.error.name];
-    this.#report.error(request, `${status}: ${failure.error.detail}`);
-    const response = closingErrorResponse(status, failure.error.detail, failure.extra, {
-      headOnly: request?.method === 'HEAD',
-      version: this.#ctx.settings.protocol,
-    });
-    this.#report.responseBegins();
-    this.socket.write(response.bytes);
-    this.#report.answered(request, status, response.bodyBytes, `${status} closes the connection (RFC 9112 §9.6)`);
-    this.#close(`${status} closes the connection (RFC 9112 §9.6)`);
+    this.#exchange = null;
+    exchange?.detach(); // its handler stops: the connection answers instead
+    this.#close(writeErrorAnswer(this.socket, this.#report, failure, request, this.#ctx.settings.protocol));
   }
 
   // ---- endings -------------------------------------------------------------------

@@ -1,14 +1,16 @@
 // What the parts of a connection promise each other: what the server gives a
 // connection (ConnectionContext), and what a connection and its exchange (the
 // response writer) ask of each other. The types alone, so that each side can
-// be read without the other.
+// be read without the other. What the reader and the exchange tell the
+// outside goes straight to the connection's report (report.ts): their host
+// only decides.
 
 import type { Settings } from '../config';
 import type { AddressRanges } from '../http/cidr';
 import type { Dispatch, Exchange } from '../http/exchange';
 import type { ResponseVersion } from '../http/response';
 import type { Log } from '../log';
-import type { ConnectionTrace, Tracer } from '../trace';
+import type { Tracer } from '../trace';
 import type { Connection } from './connection';
 import type { ConnectionSocket } from './socket';
 
@@ -29,27 +31,16 @@ export interface ConnectionContext {
 
 export interface ExchangeHost {
   readonly socket: ConnectionSocket;
-  /** The connection's trace (null when nothing traces). */
-  readonly trace: ConnectionTrace | null;
   /** Why the connection closes after this response, or null to keep it. Asked once, when its head is written. */
   closeAfter(exchange: ExchangeView, closeDelimited: boolean, handlerClose: boolean): string | null;
   /** The exchange's state changed (finished, aborted, handed off, wants body): advance. */
   exchangeChanged(): void;
-  logError(exchange: ExchangeView, message: string): void;
 }
-
-export type ExchangeState =
-  | 'waiting' // no response byte yet
-  | 'sending' // head queued, body under way
-  | 'finished' // response complete (or the socket given back after a hand-off)
-  | 'aborted' // given up mid-response: the connection is destroyed
-  | 'handedOff' // the socket is lent to a CGI program
-  | 'gone'; // the connection died, or answered for the handler (a connection-level failure)
 
 export interface ExchangeOptions {
   /** llhttp's should_keep_alive for this request. */
   clientKeepAlive: boolean;
-  /** The client sent Expect: 100-continue and holds its body back. */
+  /** The client sent Expect: 100-continue and holds its body back (the exchange decides whether to answer it). */
   expectsContinue: boolean;
   /** The version porta answers with. */
   version: ResponseVersion;

@@ -1,15 +1,15 @@
 // One request's response writer: framing (Content-Length, chunked or
-// close-delimited), HEAD suppression, 100 Continue, the body hand-over from
-// the parser, and lending the socket to a CGI program. Its state is its own:
-// the connection (ExchangeHost) asks, never writes it. Once the exchange is
-// gone every writer call is a no-op returning 'gone'.
+// close-delimited; framing.ts writes the bytes), HEAD suppression, 100
+// Continue, the body hand-over from the parser, and lending the socket to a
+// CGI program. Its state is its own: the connection (ExchangeHost) asks,
+// never writes it. Once the exchange is gone every writer call is a no-op
+// returning 'gone'.
 
 import type { BodyFraming, BodyReader, Exchange, HandedSocket, LentBody, WriteResult } from '../http/exchange';
-import { type FixedHeadSpec, fixedHead, type HeadMemo, headAndBody, headBytes, isFixed } from '../http/head-memo';
+import { type FixedHeadSpec, fixedHead, type HeadMemo, isFixed } from '../http/head-memo';
 import type { Request } from '../http/request';
 import type { ConnectionTrace } from '../trace';
 import {
-  CRLF,
   ERROR_PAGE_TYPE,
   buildHead,
   errorPage,
@@ -19,16 +19,19 @@ import {
   type ResponseVersion,
   responseFraming,
 } from '../http/response';
-import type { ExchangeHost, ExchangeOptions, ExchangeState } from './contracts';
+import type { ExchangeHost, ExchangeOptions } from './contracts';
+import { openHead, writeBody, writeEnd } from './framing';
+import type { ConnectionReport } from './report';
+import type { ExchangeState } from './states';
 import { RequestBody } from './request-body';
 import { socketFd } from './socket';
 
-export type { ExchangeState } from './contracts';
+export type { ExchangeState } from './states';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-/** A body this small goes out in the same write as its head. */
-const SMALL_BODY = 16 * 1024;
+
+/** What an exchange tells the outside through the connection's report: a response is due, the trace, errors. */
+type ExchangeReport = Pick<ConnectionReport, 'responseBegins' | 'trace' | 'error'>;
 
 export class ConnectionExchange implements Exchange {
   readonly request: Request;
@@ -37,6 +40,7 @@ export class ConnectionExchange implements Exchange {
   readonly #version: ResponseVersion;
 
   readonly #host: ExchangeHost;
+  readonly #report: ExchangeReport;
   #state: ExchangeState = 'waiting';
   #status = 0;
   #bytesSent = 0;
@@ -59,17 +63,20 @@ export class ConnectionExchange implements Exchange {
   #overflowLogged = false;
   #upstreamUs: number | null = null;
 
-  constructor(host: ExchangeHost, request: Request, options: ExchangeOptions) {
+  constructor(host: ExchangeHost, report: ExchangeReport, request: Request, options: ExchangeOptions) {
     this.#host = host;
+    this.#report = report;
+    report.responseBegins();
     this.request = request;
     this.headOnly = request.method === 'HEAD';
     this.clientKeepAlive = options.clientKeepAlive;
-    this.#body = new RequestBody(options.expectsContinue);
+    // HTTP/1.0 has no interim answers (RFC 9110 §15.2): a 1.0 server sends no 100.
+    this.#body = new RequestBody(options.expectsContinue && options.version === '1.1');
     this.#version = options.version;
   }
 
   get trace(): ConnectionTrace | null {
-    return this.#host.trace;
+    return this.#report.trace;
   }
 
   // ---- what the connection asks ------------------------------------------------
@@ -150,20 +157,10 @@ export class ConnectionExchange implements Exchange {
     this.#closeDelimited = closeDelimited;
     this.#framing = headFraming;
     this.#bodyless = bodyless || this.headOnly;
-    const spec: FixedHeadSpec = {
-      status,
-      fields,
-      framing: headFraming,
-      connection: !keepAlive ? 'close' : this.request.versionMinor === 0 ? 'keep-alive' : null,
-      version: this.#version,
-    };
-    if (fixed) {
-      this.#headMemo = fixedHead(spec);
-      this.#pendingHead = this.#headMemo.head;
-    } else {
-      this.#headMemo = null;
-      this.#pendingHead = buildHead(spec);
-    }
+    const connection = !keepAlive ? 'close' : this.request.versionMinor === 0 ? 'keep-alive' : null;
+    const spec: FixedHeadSpec = { status, fields, framing: headFraming, connection, version: this.#version };
+    this.#headMemo = fixed ? fixedHead(spec) : null;
+    this.#pendingHead = this.#headMemo === null ? buildHead(spec) : this.#headMemo.head;
     this.#state = 'sending';
     return 'ok';
   }
@@ -192,30 +189,7 @@ export class ConnectionExchange implements Exchange {
     this.#bytesSent += body.length;
     const head = this.#pendingHead;
     this.#pendingHead = null;
-    if (framing.kind === 'chunked') {
-      const size = body.length.toString(16) + CRLF;
-      socket.cork();
-      socket.write(head === null ? size : head + size, 'latin1');
-      socket.write(body);
-      socket.write(CRLF, 'latin1');
-      socket.uncork();
-    } else if (head !== null && body.length <= SMALL_BODY) {
-      // One write, one syscall, for a head and a small body: for a fixed head
-      // and a cached file, the same Buffer all second long.
-      const memo = this.#headMemo;
-      if (memo !== null && memo.head === head) socket.write(headAndBody(memo, body));
-      else {
-        const bytes = Buffer.from(head, 'latin1');
-        socket.write(Buffer.concat([bytes, body], bytes.length + body.length));
-      }
-    } else if (head !== null) {
-      socket.cork();
-      socket.write(head, 'latin1');
-      socket.write(body);
-      socket.uncork();
-    } else {
-      socket.write(body);
-    }
+    writeBody(socket, framing.kind === 'chunked', head, this.#headMemo, body);
     return socket.writableNeedDrain ? 'full' : 'ok';
   }
 
@@ -237,16 +211,9 @@ export class ConnectionExchange implements Exchange {
       this.abort(`body was ${this.#bytesSent} bytes, Content-Length said ${framing.length}`);
       return 'gone';
     }
-    const socket = this.#host.socket;
     const head = this.#pendingHead;
     this.#pendingHead = null;
-    if (framing.kind === 'chunked' && !this.#bodyless) {
-      socket.write(head === null ? LAST_CHUNK : Buffer.concat([Buffer.from(head, 'latin1'), LAST_CHUNK]));
-    } else if (head !== null) {
-      const memo = this.#headMemo;
-      if (memo !== null && memo.head === head) socket.write(headBytes(memo));
-      else socket.write(head, 'latin1');
-    }
+    writeEnd(this.#host.socket, framing.kind === 'chunked' && !this.#bodyless, head, this.#headMemo);
     this.#state = 'finished';
     this.#host.exchangeChanged();
     return 'ok';
@@ -326,31 +293,16 @@ export class ConnectionExchange implements Exchange {
     // status line) must be on the wire before the program's first byte, or the
     // program's output, written straight to the fd, could overtake it: the
     // socket is handed over from the write callback.
-    const head = withHead
-      ? buildHead({
-          status: 200,
-          fields: [],
-          framing: { kind: 'none' },
-          connection: 'close',
-          open: true,
-          version: this.#version,
-        })
-      : '';
+    const head = withHead ? openHead(this.#version) : '';
     this.#host.socket.write(head, 'latin1', (err) => give(err === undefined || err === null ? handed : null));
   }
 
   lendBody(ready: (socket: LentBody | null) => void): void {
     const give = this.contain(ready);
     const framing = this.#framing;
-    if (
-      this.#state !== 'sending' ||
-      this.#lent ||
-      this.#bodyless ||
-      framing.kind !== 'length' ||
-      this.request.peer.secure
-    ) {
-      return void process.nextTick(give, null);
-    }
+    // sendfile(2) writes the file's bytes as they are: never into a TLS stream.
+    const lendable = this.#state === 'sending' && !this.#lent && !this.#bodyless && !this.request.peer.secure;
+    if (!lendable || framing.kind !== 'length') return void process.nextTick(give, null);
     const head = this.#pendingHead;
     this.#pendingHead = null;
     this.#lent = true;
@@ -361,7 +313,7 @@ export class ConnectionExchange implements Exchange {
         this.#lent = false;
         const counted = Math.max(0, Math.min(bytes, framing.length - this.#bytesSent));
         this.#bytesSent += counted;
-        this.#host.trace?.('write', `sendfile wrote ${counted} body bytes`, { length: counted, sendfile: true });
+        this.#report.trace?.('write', `sendfile wrote ${counted} body bytes`, { length: counted, sendfile: true });
       },
     };
     // As in handOff: what the borrower writes straight to the fd must not
@@ -380,7 +332,7 @@ export class ConnectionExchange implements Exchange {
   }
 
   logError(message: string): void {
-    this.#host.logError(this, message);
+    this.#report.error(this.request, message);
   }
 
   noteUpstream(us: number): void {
@@ -434,7 +386,7 @@ export class ConnectionExchange implements Exchange {
       try {
         callback();
       } catch (err) {
-        this.#host.logError(this, `internal error in a close callback: ${(err as Error).stack ?? String(err)}`);
+        this.#report.error(this.request, `internal error in a close callback: ${(err as Error).stack ?? String(err)}`);
       }
     }
   }

@@ -19,8 +19,9 @@ import {
 import { type Peer, Request } from '../http/request';
 import type { HeaderList } from '../http/response';
 import { type HeadVerdict, validateHead } from './head';
-import { type ConnectionTrace, quoteBytes } from '../trace';
+import { quoteBytes } from '../trace';
 import { readProxyHeader } from './proxy-protocol';
+import type { ConnectionReport } from './report';
 
 /** A request that no handler will see, answered from the errors table. */
 export interface Failure {
@@ -35,9 +36,10 @@ export interface ReaderHost {
   headAccepted(request: Request, verdict: HeadVerdict, clientKeepAlive: boolean): void;
   /** Body bytes of the current request (slices of the read: delivered, not kept). */
   bodyReceived(chunk: Buffer): void;
-  /** --trace / --flow, or null. */
-  readonly trace: ConnectionTrace | null;
 }
+
+/** What the reader reads of the connection's report (report.ts): the peer, and --trace / --flow or null. */
+type ReaderReport = Pick<ConnectionReport, 'peer' | 'trace'>;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -49,8 +51,11 @@ export class RequestReader implements ParserSink {
   /** llhttp reported the current request's message end. */
   requestEnded = false;
   failure: Failure | null = null;
+  /** Requests dispatched on this connection so far. */
+  requests = 0;
 
   readonly #host: ReaderHost;
+  readonly #report: ReaderReport;
   readonly #limits: Limits;
   readonly #peer: Peer;
   readonly #kind: ParserKind;
@@ -81,7 +86,7 @@ export class RequestReader implements ParserSink {
    * observing the parser does no extra work.
    */
   get parserTrace(): ParserTrace | null {
-    if (this.#host.trace === null) return null;
+    if (this.#report.trace === null) return null;
     this.#parserTrace ??= (callback, offset, length, value) => this.#traceParser(callback, offset, length, value);
     return this.#parserTrace;
   }
@@ -96,14 +101,16 @@ export class RequestReader implements ParserSink {
 
   constructor(
     host: ReaderHost,
+    report: ReaderReport,
     kind: ParserKind,
     limits: Limits,
-    peer: Peer,
     trusted: AddressRanges,
     proxyHeader: boolean,
   ) {
     this.#host = host;
+    this.#report = report;
     this.#limits = limits;
+    const peer = report.peer;
     this.#peer = peer;
     this.#trusted = trusted;
     this.#proxyHeader = proxyHeader;
@@ -113,7 +120,7 @@ export class RequestReader implements ParserSink {
   }
 
   #traceParser(callback: string, offset: number, length: number, value: string | null): void {
-    const trace = this.#host.trace;
+    const trace = this.#report.trace;
     if (trace === null) return;
     // NaN: Node's binding does not say where (parser/native.ts).
     const at = Number.isNaN(offset) ? null : offset + this.#base;
@@ -155,7 +162,7 @@ export class RequestReader implements ParserSink {
           this.#peer.remoteAddress = header.client.address;
           this.#peer.remotePort = header.client.port;
         }
-        this.#host.trace?.(
+        this.#report.trace?.(
           'llhttp',
           `PROXY header (${header.length} bytes, before llhttp): the client is ${this.#peer.remoteAddress} port ${this.#peer.remotePort}`,
           { callback: 'proxy_header', offset: 0, length: header.length, value: this.#peer.remoteAddress },
@@ -169,6 +176,14 @@ export class RequestReader implements ParserSink {
   /** Drop what was not parsed (the connection is closing). */
   discard(): void {
     this.#input = null;
+  }
+
+  /** The accepted head goes to its handler: true if its message has ended too (the request is whole). */
+  dispatched(): boolean {
+    this.requests++;
+    this.begun = false;
+    this.dispatchPending = false;
+    return this.requestEnded;
   }
 
   /** The current request is over (answered or dropped): the next one starts from scratch. */
@@ -205,7 +220,7 @@ export class RequestReader implements ParserSink {
       case 'error': {
         const error = parser.error;
         if (error === null) return this.#fail('badRequest', 'parser error without a cause');
-        this.#host.trace?.(
+        this.#report.trace?.(
           'llhttp',
           `llhttp error ${error.code} at offset ${error.offset + this.#base}: ${error.reason}`,
           {
@@ -218,6 +233,13 @@ export class RequestReader implements ParserSink {
         return this.#fail(parseErrorName(error.code, error.reason, error.following), `${error.code}: ${error.reason}`);
       }
     }
+  }
+
+  /** The failure to answer, once: it is cleared. */
+  takeFailure(): Failure {
+    const failure = this.failure as Failure;
+    this.failure = null;
+    return failure;
   }
 
   /** Record a failure (the first one stands). */

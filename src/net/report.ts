@@ -2,10 +2,23 @@
 // with --trace or --flow, each step of its life. It only observes; nothing it
 // writes is read back by porta.
 
-import type { Peer } from '../http/request';
+import type { Peer, Request } from '../http/request';
 import type { LoggedRequest, Log } from '../log';
 import { type ConnectionTrace, quoteBytes, type Tracer } from '../trace';
 import { type ConnectionSocket, socketAddresses, socketFd } from './socket';
+import type { ExchangeState } from './states';
+
+/** What the logs read of an exchange (net/exchange.ts ConnectionExchange). */
+export interface ReportedExchange {
+  readonly request: Request;
+  readonly state: ExchangeState;
+  readonly status: number;
+  readonly bytesSent: number;
+  readonly closeAfter: boolean;
+  readonly closeWhy: string;
+  readonly abortReason: string;
+  readonly upstreamUs: number | null;
+}
 
 /** The last connection's address strings (see the constructor). */
 const recent = { remote: '', local: '' };
@@ -125,6 +138,23 @@ export class ConnectionReport {
       const client = request?.client ?? this.peer.remoteAddress;
       this.#log.access({ client, request, status, bytes: bytes ?? 0, upstreamUs });
     } else this.#log.answers++;
+  }
+
+  /**
+   * An exchange is over: its answer, with why the connection closes after it
+   * (null: it stays open); an aborted one is an error too. A gone one has no
+   * answer of its own to log.
+   */
+  exchangeEnded(exchange: ReportedExchange, stopping: boolean): void {
+    if (exchange.state === 'aborted') this.error(exchange.request, `response aborted: ${exchange.abortReason}`);
+    if (exchange.state === 'gone') return;
+    const why = exchange.closeAfter ? exchange.closeWhy : stopping ? 'the server is stopping' : null;
+    this.exchangeAnswered(exchange, why);
+  }
+
+  /** An exchange's answer; `bytes` null when a program wrote the body to the socket itself. */
+  exchangeAnswered(exchange: ReportedExchange, why: string | null, bytes: number | null = exchange.bytesSent): void {
+    this.answered(exchange.request, exchange.status, bytes, why, exchange.upstreamUs);
   }
 
   error(request: LoggedRequest | null, message: string): void {

@@ -193,3 +193,13 @@ export function resumeReading(socket: ConnectionSocket): boolean {
   handle.reading = true;
   return handle.readStart() === 0;
 }
+
+/**
+ * A program is done with the socket it had as its stdout: both launchers
+ * left the fd blocking, so it is made non-blocking before Node reads it
+ * again (restoreNonBlocking), then read again (resumeReading). False if
+ * either could not be done.
+ */
+export function readAgain(socket: ConnectionSocket): boolean {
+  return restoreNonBlocking(socket) && resumeReading(socket);
+}

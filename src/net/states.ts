@@ -1,6 +1,8 @@
 // The states a connection can be in, which may follow which, and the deadline
 // each one carries (as Go documents ConnState). connection.ts checks every
 // transition against TRANSITIONS in #enter(); its loop switches on the state.
+// Beside them, the states of its exchange, and the decisions the loop takes
+// on both as pure functions: facts in, a verdict out, no socket here.
 //
 //   idle ──▶ readingHead ──▶ readingBody ──▶ responding ──▶ idle (keep-alive)
 //                 │               │              ├──▶ draining ──▶ idle
@@ -33,6 +35,14 @@ export const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionSt
   closing: ['closed'],
   closed: [],
 };
+
+export type ExchangeState =
+  | 'waiting' // no response byte yet
+  | 'sending' // head queued, body under way
+  | 'finished' // response complete (or the socket given back after a hand-off)
+  | 'aborted' // given up mid-response: the connection is destroyed
+  | 'handedOff' // the socket is lent to a CGI program
+  | 'gone'; // the connection died, or answered for the handler (a connection-level failure)
 
 /** How long a connection may stay in `state` (ms). */
 export function stateTimeout(state: ConnectionState, limits: Limits): number {
@@ -89,6 +99,47 @@ export function mayParse(state: ConnectionState, wantsBody: boolean): boolean {
 export function mayRead(state: ConnectionState, hasInput: boolean, wantsBody: boolean): boolean {
   if (state === 'closing') return true;
   return !hasInput && mayParse(state, wantsBody);
+}
+
+/** What afterExchange reads of an exchange that is over (net/exchange.ts ConnectionExchange). */
+export interface EndedExchange {
+  readonly state: ExchangeState;
+  readonly closeAfter: boolean;
+  readonly closeWhy: string;
+  readonly abortReason: string;
+  readonly cutNeedsReset: boolean;
+}
+
+/** Where a connection goes once its exchange is over, and why (the cause its trace gives). */
+export interface NextState {
+  readonly to: 'idle' | 'draining' | 'closing' | 'closed';
+  readonly cause: string;
+}
+
+// The outcomes whose cause is always the same: one object each, so that the
+// keep-alive path builds nothing here.
+const RESET: NextState = { to: 'closed', cause: 'porta closed it at once' };
+const STOPPING: NextState = { to: 'closing', cause: 'the server is stopping' };
+const DRAIN: NextState = { to: 'draining', cause: 'answered; the client has yet to read it all' };
+const NEXT_REQUEST: NextState = { to: 'idle', cause: 'answered: keep-alive, the next request' };
+
+/**
+ * What follows an exchange that is over (finished, aborted or gone): the next
+ * request, a drain first, a FIN, or a reset. `stopping`: the server is
+ * shutting down; `unsent`: the socket's send buffer is over its high-water mark.
+ */
+export function afterExchange(exchange: EndedExchange, stopping: boolean, unsent: boolean): NextState {
+  if (exchange.state === 'gone') return RESET;
+  // Cut short: what was written still goes, then the FIN, so the client
+  // sees the truncation (no length reached, no last chunk); a reset where
+  // only a reset can say it (a close-delimited body).
+  if (exchange.state === 'aborted') {
+    const cut = `the answer was cut short (${exchange.abortReason})`;
+    return exchange.cutNeedsReset ? { to: 'closed', cause: `${cut}: a reset says so` } : { to: 'closing', cause: cut };
+  }
+  if (exchange.closeAfter) return { to: 'closing', cause: exchange.closeWhy };
+  if (stopping) return STOPPING;
+  return unsent ? DRAIN : NEXT_REQUEST;
 }
 
 /** The `never` check that makes a switch over a union exhaustive. */
