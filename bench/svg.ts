@@ -6,7 +6,8 @@
 import type { RowResult, WorkloadResult } from './harness';
 import type { RunReport } from './report';
 
-const WIDTH = 1000;
+/** The chart's least width; it grows with the number of workload groups (~155 px each). */
+const MIN_WIDTH = 1000;
 const COLOURS: Record<string, string> = {
   porta: '#1f77b4',
   'porta-pipe': '#6baed6',
@@ -110,14 +111,15 @@ export function renderSvg(report: RunReport): string {
   const top = 70;
   const plotH = 300;
   const left = 70;
-  const plotW = WIDTH - left - 30;
+  const width = Math.max(MIN_WIDTH, left + 30 + relative.length * 155);
+  const plotW = width - left - 30;
   const y = (v: number) =>
     top + (plotH * (Math.log2(hi) - Math.log2(Math.max(v, lo)))) / (Math.log2(hi) - Math.log2(lo));
   parts.push(
-    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">porta benchmark ${esc(report.machine.date.slice(0, 10))}</text>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">porta benchmark ${esc(report.machine.date.slice(0, 10))}</text>`,
   );
   parts.push(
-    `<text x="${WIDTH / 2}" y="44" text-anchor="middle" font-size="12">${esc(`${report.machine.cpuCount} × ${report.machine.cpuModel}, node ${report.machine.node}, kernel ${report.machine.kernel}; medians of ${report.options.rounds} round(s) × ${report.options.durationS} s${report.options.quick ? ' (--quick)' : ''}${Math.max(report.machine.busyBefore, report.machine.busyAfter) > 0.1 ? '; CPUs busy with other work: skewed' : ''}`)}</text>`,
+    `<text x="${width / 2}" y="44" text-anchor="middle" font-size="12">${esc(`${report.machine.cpuCount} × ${report.machine.cpuModel}, node ${report.machine.node}, kernel ${report.machine.kernel}; medians of ${report.options.rounds} round(s) × ${report.options.durationS} s${report.options.quick ? ' (--quick)' : ''}${Math.max(report.machine.busyBefore, report.machine.busyAfter) > 0.1 ? '; CPUs busy with other work: skewed' : ''}`)}</text>`,
   );
   parts.push(
     `<text x="${left}" y="${top - 8}" font-size="13">Throughput relative to porta (porta = 1×; above the 1× line: faster than porta), log scale; under each ratio: the absolute median</text>`,
@@ -210,7 +212,7 @@ export function renderSvg(report: RunReport): string {
   let ly = height;
   for (const [label, c] of seen) {
     const w = 22 + label.length * 6.5;
-    if (lx + w > WIDTH - 20) {
+    if (lx + w > width - 20) {
       lx = left;
       ly += 18;
     }
@@ -221,7 +223,7 @@ export function renderSvg(report: RunReport): string {
   }
   height = ly + 20;
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">\n` +
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n` +
     `<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
   );
 }
