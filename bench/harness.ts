@@ -2,7 +2,8 @@
 // each step (usually one server) in turn, A B A B …, then medians per row and
 // the reference row's ratio to every other row, round by round.
 
-import { median, type LoadFigures } from './util';
+import type { ServerName } from './servers';
+import { median, type LoadFigures, type LoadResult } from './util';
 
 /** One measurement of one row in one round. NaN where a figure does not apply. */
 export interface Sample extends LoadFigures {
@@ -160,4 +161,21 @@ export async function runAlternating(ctx: Context, spec: RunSpec): Promise<Workl
     rows: [...rows.values()],
     notes: spec.notes ?? [],
   };
+}
+
+// ---- shared by the workloads (workloads.ts, resources.ts) -------------------
+
+export const WARMUP_S = 1;
+
+export function closeSample(r: LoadResult): Sample {
+  return sample({ rps: r.rps, mibps: r.mibps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx });
+}
+
+/** Servers of a workload that --server asked for (porta always), each with its skip reason. */
+export function chosen(ctx: Context, servers: ServerName[], skips: Partial<Record<ServerName, string>> = {}) {
+  // porta-base (an A/B build) only runs when PORTA_BASE names one.
+  const base: ServerName[] = process.env['PORTA_BASE'] === undefined ? [] : ['porta-base'];
+  return [...servers.slice(0, 1), ...base, ...servers.slice(1)]
+    .filter((s) => s === 'porta' || ctx.wants(s))
+    .map((s) => ({ name: s, skip: skips[s] }));
 }

@@ -1,17 +1,27 @@
-// W1…W7 and `parser`: which servers, which load, which figure is compared.
+// W1…W9 and `parser`: which servers, which load, which figure is compared
+// (W6 and W7, what a server costs beside its rate, in resources.ts).
 
 import { closeLoad } from './closeload';
 import { HELLO_PY_TEXT, HELLO_SH_TEXT, type Docroot } from './docroot';
+import { w6, w7 } from './resources';
 import { startupFloor } from './floor';
-import { runAlternating, sample, type Context, type Sample, type Step, type WorkloadResult } from './harness';
-import { openIdle } from './idle';
+import {
+  chosen,
+  closeSample,
+  runAlternating,
+  type Context,
+  type Sample,
+  type Step,
+  type WorkloadResult,
+  WARMUP_S,
+} from './harness';
 import { keepLoad } from './keepload';
 import { cannon, type CannonOptions } from './load';
 import { PARSER_KINDS, parserRate, parserSkip, pipelinedRequests } from './parser';
-import { startServer, type RunningServer, type ServerName, type StartOptions } from './servers';
+import { startServer, type RunningServer, type ServerName } from './servers';
 import { availableParallelism } from 'node:os';
 import { wrk, wrkMissing } from './wrk';
-import { openFileLimit, sleep, spawnTracked, treeCpuSeconds, treePssMiB, treeRssMiB, type LoadResult } from './util';
+import { treeCpuSeconds } from './util';
 
 export const WORKLOAD_NAMES = [
   'W1',
@@ -31,21 +41,6 @@ export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export function isWorkloadName(name: string): name is WorkloadName {
   return (WORKLOAD_NAMES as readonly string[]).includes(name);
-}
-
-const WARMUP_S = 1;
-
-function closeSample(r: LoadResult): Sample {
-  return sample({ rps: r.rps, mibps: r.mibps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx });
-}
-
-/** Servers of a workload that --server asked for (porta always), each with its skip reason. */
-function chosen(ctx: Context, servers: ServerName[], skips: Partial<Record<ServerName, string>> = {}) {
-  // porta-base (an A/B build) only runs when PORTA_BASE names one.
-  const base: ServerName[] = process.env['PORTA_BASE'] === undefined ? [] : ['porta-base'];
-  return [...servers.slice(0, 1), ...base, ...servers.slice(1)]
-    .filter((s) => s === 'porta' || ctx.wants(s))
-    .map((s) => ({ name: s, skip: skips[s] }));
 }
 
 /**
@@ -262,146 +257,6 @@ function cgiWorkload(ctx: Context, docroot: Docroot, name: 'W4' | 'W5'): Promise
       'python: listen backlog 5 (socketserver), so with 16 clients some SYNs wait for the 1 s retry: its p99',
       `${floorLabel}: processes/s from 16 /bin/sh loops, one fork+exec per iteration, no HTTP (bench/floor.ts)`,
     ],
-  });
-}
-
-async function w6(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
-  const started = await startServer('porta', docroot);
-  if (!started.ok) throw new Error(`W6 needs porta: ${started.skipped}`);
-  const porta = started.server;
-  // keepload, not autocannon: autocannon keeps latency in whole milliseconds, too coarse for a p99 ratio.
-  const staticLoad = async (durationS: number) =>
-    closeSample(await keepLoad({ port: porta.port, path: '/1k.bin', connections: 50, durationS }));
-  // The CGI load runs in a process of its own, so the two clients do not share one event loop.
-  const cgiLoad = (durationS: number) =>
-    new Promise<LoadResult>((resolve, reject) => {
-      const child = spawnTracked(process.execPath, [
-        `${__dirname}/closeload.js`,
-        '--port',
-        String(porta.port),
-        '--path',
-        '/cgi-bin/hello.sh',
-        '--expect',
-        HELLO_SH_TEXT,
-        '--connections',
-        '16',
-        '--duration',
-        String(durationS),
-      ]);
-      let out = '';
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c.toString();
-      });
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        try {
-          if (code !== 0) throw new Error(`closeload exited ${code}`);
-          resolve(JSON.parse(out) as LoadResult);
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-    });
-  try {
-    return await runAlternating(ctx, {
-      name: 'W6',
-      title:
-        'porta: GET /1k.bin, 50 conns, keep-alive alone, then while W4 (hello.sh, 16 conns) runs on the same porta',
-      tool: 'keepload + closeload (separate process)',
-      ratioMetric: 'p99',
-      reference: 'static beside CGI',
-      ratioNote: 'static p99 beside CGI ÷ static p99 alone (the interference factor)',
-      compare: ['static alone'],
-      notes: [
-        'static: keepload (bench/keepload.ts), 50 keep-alive connections, GET /1k.bin, latency request written to last byte ' +
-          'with sub-ms precision (autocannon rounds latency to whole ms, too coarse for a p99 ratio)',
-        'CGI: closeload (bench/closeload.ts) in a process of its own, 16 connections, /cgi-bin/hello.sh, latency connect to EOF',
-      ],
-      steps: [
-        {
-          labels: ['static alone'],
-          warmup: async () => void (await staticLoad(WARMUP_S)),
-          measure: async () => ({ 'static alone': await staticLoad(ctx.durationS) }),
-        },
-        {
-          labels: ['static beside CGI', 'CGI beside static'],
-          warmup: async () => void (await cgiLoad(WARMUP_S)),
-          measure: async () => {
-            const [s, c] = await Promise.all([staticLoad(ctx.durationS), cgiLoad(ctx.durationS)]);
-            return { 'static beside CGI': s, 'CGI beside static': closeSample(c) };
-          },
-        },
-      ],
-    });
-  } finally {
-    await porta.stop();
-  }
-}
-
-async function w7(ctx: Context, docroot: Docroot): Promise<WorkloadResult> {
-  const limit = openFileLimit();
-  let count = 10_000;
-  const notes: string[] = [];
-  if (limit < count + 200) {
-    count = Math.min(9_000, limit - 500);
-    notes.push(`ulimit -n is ${limit}: ${count} connections instead of 10,000`);
-  }
-  const servers = chosen(ctx, ['porta', 'porta-1p', 'node', 'lighttpd']);
-  const steps: Step[] = servers.map(({ name }) => ({
-    labels: [name],
-    measure: async () => {
-      // A fresh server each round: RSS from the same starting point every time.
-      const options: StartOptions = { keepAliveSeconds: 60 };
-      const started = await startServer(name, docroot, options);
-      if (!started.ok) throw new Error(`${name}: ${started.skipped}`);
-      const server = started.server;
-      try {
-        await sleep(300);
-        const before = treeRssMiB(server.pid);
-        const t0 = performance.now();
-        const idle = await openIdle(server.port, '/1k.bin', count);
-        const openSeconds = (performance.now() - t0) / 1000;
-        await sleep(1000);
-        const rss = treeRssMiB(server.pid);
-        const pss = treePssMiB(server.pid);
-        const open = idle.open();
-        idle.closeAll();
-        return {
-          [name]: sample({
-            rss,
-            errors: count - open,
-            extra: {
-              open,
-              'RSS before': before,
-              ...(pss === null ? {} : { PSS: pss }),
-              'KiB/conn': ((rss - before) * 1024) / Math.max(1, open),
-              'open s': openSeconds,
-            },
-          }),
-        };
-      } finally {
-        await server.stop();
-      }
-    },
-  }));
-  notes.push(
-    'porta is its default (a primary that never serves + one worker); porta-1p is --workers 0 (one process). ' +
-      "PSS: the processes' proportional set size summed (a page shared by two processes counts half in each: " +
-      'the node binary once, where the RSS sum counts it twice)',
-  );
-  notes.push(
-    'each connection sent one GET /1k.bin and read the answer; porta --keepalive-timeout 60, node keepAliveTimeout 60 s, ' +
-      'lighttpd max-keep-alive-idle 60 (bench/lighttpd.conf.template)',
-  );
-  return runAlternating(ctx, {
-    name: 'W7',
-    title: `${count.toLocaleString('en-US')} idle keep-alive connections: VmRSS of the server's processes`,
-    tool: 'own client (bench/idle.ts)',
-    ratioMetric: 'rss',
-    reference: 'porta',
-    ratioNote: 'porta RSS ÷ row RSS (below 1: porta uses less)',
-    steps,
-    notes,
   });
 }
 

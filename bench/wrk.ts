@@ -5,12 +5,12 @@
 // few microseconds a request: with it the server's own cost per request sets
 // the rate, which is how the issue's first table was measured.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sample, type Sample } from './harness';
 import { findProgram } from './servers';
-import { captureOutput, MiB, spawnTracked } from './util';
+import { atExit, captureOutput, MiB, spawnTracked } from './util';
 
 export interface WrkOptions {
   port: number;
@@ -26,13 +26,25 @@ export function wrkMissing(): string | null {
   return findProgram('wrk') === null ? 'skipped: wrk not installed (run make bench-peers)' : null;
 }
 
+/** The scripts written so far (one per path and count), in one temp folder removed at exit. */
+const scripts = new Map<string, string>();
+let scriptDir: string | null = null;
+
 /**
  * wrk pipelines through a Lua script whose request() returns N requests in
  * one string; wrk counts N answers for it (it parses the string to know).
  */
 function pipelineScript(path: string, count: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'porta-wrk-'));
-  const file = join(dir, `pipeline-${count}.lua`);
+  const key = `${count} ${path}`;
+  const known = scripts.get(key);
+  if (known !== undefined) return known;
+  if (scriptDir === null) {
+    const dir = mkdtempSync(join(tmpdir(), 'porta-wrk-'));
+    atExit(() => rmSync(dir, { recursive: true, force: true }));
+    scriptDir = dir;
+  }
+  const file = join(scriptDir, `pipeline-${scripts.size}.lua`);
+  scripts.set(key, file);
   writeFileSync(
     file,
     [
@@ -103,7 +115,8 @@ export function wrk(options: WrkOptions): Promise<Sample> {
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout (the report's last lines) been read.
+    child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${output()}`));
       try {
         resolve(parseWrk(stdout));
