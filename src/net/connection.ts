@@ -17,7 +17,7 @@ import { type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
 import { type ConnectionSocket, holdReading, listenTo, readAgain, type SocketEvents } from './socket';
 import type { ConnectionState } from './states';
-import { afterExchange, mayParse, mayRead, stateTimeout, TRANSITIONS, unreachable } from './states';
+import { afterExchange, mayParse, mayRead, SERVER_STOPPING, stateTimeout, TRANSITIONS, unreachable } from './states';
 
 export type { ConnectionState } from './states';
 export type { ConnectionContext } from './contracts';
@@ -173,7 +173,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
         if (reader.begun) return this.#enter('readingHead', 'llhttp: a request began');
         if (this.#canParse()) return this.#parse();
         // Answers may still be queued: FIN after them. A keep-alive that timed out just goes.
-        if (this.#shutdown) return this.#close('the server is stopping');
+        if (this.#shutdown) return this.#close(SERVER_STOPPING);
         if (this.#peerEnded) return this.#close('the client closed its side (FIN): no more requests');
         if (this.#timedOut) return this.#destroy('the keep-alive timeout passed');
         return;

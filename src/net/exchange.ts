@@ -26,8 +26,6 @@ import type { ExchangeState } from './states';
 import { RequestBody } from './request-body';
 import { socketFd } from './socket';
 
-export type { ExchangeState } from './states';
-
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** What an exchange tells the outside through the connection's report: a response is due, the trace, errors. */

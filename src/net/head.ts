@@ -10,6 +10,7 @@ import { SERVER_ALLOW } from '../http/methods';
 import type { RequestHead } from '../http/parser';
 import type { Request } from '../http/request';
 import type { HeaderList } from '../http/response';
+import { SERVER_STOPPING } from './states';
 
 export interface HeadVerdict {
   error: RequestError | null;
@@ -166,7 +167,7 @@ export interface PersistenceFacts {
 export function closeReason(f: PersistenceFacts): string | null {
   if (!f.clientKeepAlive) return 'the client asked to close (Connection: close, or HTTP/1.0 without keep-alive)';
   if (f.requests >= f.maxRequests) return 'its --max-requests are answered';
-  if (f.serverDraining) return 'the server is stopping';
+  if (f.serverDraining) return SERVER_STOPPING;
   if (f.oneShot) return '-p HTTP/1.0: one request a connection';
   if (f.bodyWithheld) return 'the client still holds its body back (100 Continue not sent)';
   if (f.closeDelimited) return 'the body ends with the connection (no length, no chunks)';

@@ -6,7 +6,7 @@ import type { Peer, Request } from '../http/request';
 import type { LoggedRequest, Log } from '../log';
 import { type ConnectionTrace, quoteBytes, type Tracer } from '../trace';
 import { type ConnectionSocket, socketAddresses, socketFd } from './socket';
-import type { ExchangeState } from './states';
+import { type ExchangeState, SERVER_STOPPING } from './states';
 
 /** What the logs read of an exchange (net/exchange.ts ConnectionExchange). */
 export interface ReportedExchange {
@@ -148,7 +148,7 @@ export class ConnectionReport {
   exchangeEnded(exchange: ReportedExchange, stopping: boolean): void {
     if (exchange.state === 'aborted') this.error(exchange.request, `response aborted: ${exchange.abortReason}`);
     if (exchange.state === 'gone') return;
-    const why = exchange.closeAfter ? exchange.closeWhy : stopping ? 'the server is stopping' : null;
+    const why = exchange.closeAfter ? exchange.closeWhy : stopping ? SERVER_STOPPING : null;
     this.exchangeAnswered(exchange, why);
   }
 

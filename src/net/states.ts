@@ -101,6 +101,9 @@ export function mayRead(state: ConnectionState, hasInput: boolean, wantsBody: bo
   return !hasInput && mayParse(state, wantsBody);
 }
 
+/** Why a connection closes when the server shuts down (the trace's cause and the log's reason alike). */
+export const SERVER_STOPPING = 'the server is stopping';
+
 /** What afterExchange reads of an exchange that is over (net/exchange.ts ConnectionExchange). */
 export interface EndedExchange {
   readonly state: ExchangeState;
@@ -119,7 +122,7 @@ export interface NextState {
 // The outcomes whose cause is always the same: one object each, so that the
 // keep-alive path builds nothing here.
 const RESET: NextState = { to: 'closed', cause: 'porta closed it at once' };
-const STOPPING: NextState = { to: 'closing', cause: 'the server is stopping' };
+const STOPPING: NextState = { to: 'closing', cause: SERVER_STOPPING };
 const DRAIN: NextState = { to: 'draining', cause: 'answered; the client has yet to read it all' };
 const NEXT_REQUEST: NextState = { to: 'idle', cause: 'answered: keep-alive, the next request' };
 

@@ -1,6 +1,8 @@
 // What both builds (native.ts, wasm.ts) say the same way: the failure they
-// report, the head as a trace line, a field value as RFC 9110 has it. Pure
-// functions only: each build keeps its own state and its own hot path.
+// report, the head as a trace line; and a field value as RFC 9110 has it,
+// which the wasm adapter trims itself (llhttp leaves trailing whitespace in
+// the value's span). Pure functions only: each build keeps its own state and
+// its own hot path.
 
 import { FOLLOWING_BYTES, HEADER_OVERFLOW, type ParseError, type RequestHead, URL_OVERFLOW } from './types';
 

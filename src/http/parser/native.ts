@@ -363,6 +363,8 @@ export class NativeParser implements RequestParser {
   }
 
   finish(): ParseError | null {
+    // At EOF there is no chunk to show and no request-target to blame: Node's
+    // own reason stands (not nativeError's 414/431 wording).
     const ret = this.#parser.finish();
     if (ret === undefined) return null;
     return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset: 0, following: '' };
