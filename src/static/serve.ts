@@ -152,7 +152,6 @@ export class StaticFiles {
   #sendHead(exchange: Exchange, fsPath: FsPath, stat: Stats, extraHeaders: HeaderList): void {
     if (!this.#methodAllowed(exchange)) return;
     const req = exchange.request;
-    const type = this.#contentType(fsPath);
     let bodyPath = fsPath;
     let bodyStat = stat;
     let coding: string | null = null;
@@ -179,7 +178,7 @@ export class StaticFiles {
     const plain = coding === null && extraHeaders.length === 0;
     let headers = plain ? this.#fieldsMemo.get(bodyStat) : undefined;
     if (headers === undefined) {
-      headers = this.#fileFields(type, etag, lastModified, coding, vary, extraHeaders);
+      headers = this.#fileFields(this.#contentType(fsPath), etag, lastModified, coding, vary, extraHeaders);
       if (plain) this.#fieldsMemo.set(bodyStat, fixedFields(headers));
     }
 

@@ -362,6 +362,31 @@ t.test('an empty read is not the end of input, whatever the Buffer behind it', a
   }
 });
 
+t.test("a chunk larger than any before grows wasm memory: the bytes parsed are still the chunk's", async (t) => {
+  // The wasm adapter copies each chunk into llhttp's memory through one view
+  // of it (parser/wasm-instance.ts loadInput); a chunk larger than the input
+  // area mallocs a bigger one, which can grow the memory and detach the old
+  // view. Each size here is new, and each request must arrive intact.
+  for (const size of [64 * 1024, 1024 * 1024, 6 * 1024 * 1024]) {
+    const body = Buffer.alloc(size, 0x61 + (size % 26));
+    const head = Buffer.from(`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    const tail = Buffer.from('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    const input = Buffer.concat([head, body, tail]);
+    const c: Case = { file: '-', name: 'grow', line: 0, prose: '', meta: {}, input, log: [] };
+    for (const kind of BUILDS) {
+      const r = run(kind, c, [input]);
+      const bodies = r.log.filter((l) => l.startsWith('body ')).map((l) => JSON.parse(l.slice(5)) as string);
+      t.equal(bodies.join(''), body.toString('latin1'), `${kind}, ${size} bytes: the body, every byte`);
+      t.equal(
+        r.log.at(-2),
+        'head GET /after HTTP/1.1 keepAlive=true upgrade=false [Host: x]',
+        `${kind}: then the next request`,
+      );
+      t.same(r.violations, [], `${kind}: the pause protocol kept`);
+    }
+  }
+});
+
 const files = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.md'))
   .sort();

@@ -45,6 +45,8 @@ let loadedChunk: Buffer | null = null;
 let loadedPtr = 0;
 let inputPtr = 0;
 let inputSize = 0;
+/** A view of all of wasm memory, made again only when the memory grew (its old ArrayBuffer is then detached). */
+let memoryView: Uint8Array | null = null;
 
 /** The shared instance, made the first time a parser needs it. */
 export function llhttpInstance(): LlhttpExports {
@@ -113,7 +115,9 @@ export function loadInput(lib: LlhttpExports, chunk: Buffer): number {
     inputSize = Math.ceil(chunk.length / 4096) * 4096;
     inputPtr = lib.malloc(inputSize);
   }
-  new Uint8Array(lib.memory.buffer, inputPtr, chunk.length).set(chunk);
+  const buffer = lib.memory.buffer;
+  if (memoryView === null || memoryView.buffer !== buffer) memoryView = new Uint8Array(buffer);
+  memoryView.set(chunk, inputPtr);
   loadedChunk = chunk;
   loadedPtr = inputPtr;
   return inputPtr;
