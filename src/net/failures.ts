@@ -1,6 +1,6 @@
 // When a request fails, or its handler does. A request no handler answers
 // (a head porta refuses, a body over its limit, a timeout) gets the errors
-// table's status and page, with Connection: close, logged as any answer is:
+// table's status and page, with Connection: close, logged as every answer is:
 // the connection decides when (#answerFailure), this writes it. A handler
 // that throws is a fault in that exchange alone: logged, and a 500 when the
 // answer has not begun.
