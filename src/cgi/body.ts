@@ -1,6 +1,12 @@
 // A chunked request body for a CGI program. RFC 3875 §4.1.2 wants
 // CONTENT_LENGTH before the program starts, so the body is received whole
 // first: in memory up to a limit, past it in a private temporary file.
+//
+// The temp file's stream is the one thing here that fails on its own (a full
+// disk; a write still in flight when the client left and dispose() destroyed
+// it). Its faults are held as data and reach the run through finish(): an
+// 'error' event with no listener would end the whole process, every other
+// client with it.
 
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +18,12 @@ export class SpooledBody {
   readonly #memoryLimit: number;
   #chunks: Buffer[] = [];
   #file: { dir: string; path: string; stream: WriteStream } | null = null;
+  /** Set once: after it, nothing is written or kept (the run's end, or its client's). */
+  #disposed = false;
+  /** The temp file's first fault: finish() rejects with it. */
+  #failure: Error | null = null;
+  /** Who waits for the file to drain (at most one: the body is paused meanwhile). */
+  #waiter: (() => void) | null = null;
 
   constructor(memoryLimit: number) {
     this.#memoryLimit = memoryLimit;
@@ -19,15 +31,26 @@ export class SpooledBody {
 
   /** Returns false when the temp file needs draining: call `onDrain` before writing more. */
   write(chunk: Buffer): boolean {
+    // Disposed or failed: the bytes go nowhere, and no new temp file is made.
+    if (this.#disposed || this.#failure !== null) return true;
     this.length += chunk.length;
     if (this.#file === null && this.length <= this.#memoryLimit) {
       this.#chunks.push(chunk);
       return true;
     }
     if (this.#file === null) {
-      const dir = mkdtempSync(join(tmpdir(), 'porta-body-'));
+      let dir: string;
+      try {
+        dir = mkdtempSync(join(tmpdir(), 'porta-body-'));
+      } catch (err) {
+        this.#failure = err as Error; // no temp folder (full, read-only): finish() says so
+        this.#chunks = [];
+        return true;
+      }
       const path = join(dir, 'body');
       const stream = createWriteStream(path, { mode: 0o600 });
+      stream.on('error', this.#failed);
+      stream.on('drain', this.#drained);
       this.#file = { dir, path, stream };
       for (const held of this.#chunks) stream.write(held);
       this.#chunks = [];
@@ -36,16 +59,34 @@ export class SpooledBody {
   }
 
   onDrain(callback: () => void): void {
-    this.#file?.stream.once('drain', callback);
+    if (this.#file === null || this.#failure !== null || this.#disposed) return void queueMicrotask(callback);
+    this.#waiter = callback;
   }
 
-  /** Wait until everything written is on disk (no-op in memory). */
+  readonly #drained = (): void => {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.();
+  };
+
+  readonly #failed = (err: Error): void => {
+    this.#failure ??= err;
+    // A paused body waits for a drain that will not come: let it go on (and end in finish()'s rejection).
+    this.#drained();
+  };
+
+  /** Wait until everything written is on disk (no-op in memory); rejects with the file's fault. */
   finish(): Promise<void> {
     const file = this.#file;
+    if (this.#failure !== null) return Promise.reject(this.#failure);
     if (file === null) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      file.stream.once('error', reject);
-      file.stream.end(() => resolve());
+      // end()'s callback also hears an error (the stream has its listener, so none escapes).
+      file.stream.end((err?: Error | null) => {
+        const failure = err ?? this.#failure;
+        if (failure !== null) reject(failure);
+        else resolve();
+      });
     });
   }
 
@@ -75,10 +116,14 @@ export class SpooledBody {
   }
 
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#waiter = null;
     const file = this.#file;
     this.#chunks = [];
     if (file === null) return;
     this.#file = null;
+    // A write may still be in flight: its failure lands on the listener above.
     file.stream.destroy();
     rmSync(file.dir, { recursive: true, force: true });
   }

@@ -3,12 +3,14 @@
 // (issue 7): a reset during a file crashed the process; a reset during a CGI
 // spawn let one client's program write into another client's connection; a
 // half-closed client got nothing; a program's extra output split the
-// response stream. The server runs in this process: an exception escaping
-// any callback fails the whole test file.
+// response stream. And one found later: a client leaving mid-upload while its
+// CGI body was being spooled to a temp file crashed the process. The server
+// runs in this process: an exception escaping any callback fails the whole
+// test file.
 
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CgiStdoutMode } from '../../src/config';
@@ -187,4 +189,72 @@ t.test('finding 4: a program never frames more than it declares (pipe mode)', as
   t.notMatch(killedText, /0\r\n\r\n$/, 'a program killed mid-body: no terminating chunk');
   t.ok(killed.closed);
   await sleep(50);
+});
+
+t.test('finding 5: clients that leave mid-upload while their CGI body spools to disk never crash porta', async (t) => {
+  // This process's temp folder, to see that no spooled body is left behind.
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  const savedTmp = process.env['TMPDIR'];
+  process.env['TMPDIR'] = tmp.dir;
+  t.teardown(() => {
+    if (savedTmp === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = savedTmp;
+  });
+  for (const mode of ['socket', 'pipe'] as const) {
+    const { dir, remove } = tempDir();
+    t.teardown(remove);
+    writeFileSync(join(dir, 'small.txt'), SMALL);
+    mkdirSync(join(dir, 'cgi-bin'));
+    chmodSync(join(dir, 'cgi-bin'), 0o755);
+    script(dir, 'count.sh', "printf 'Content-Type: text/plain\\n\\n'; wc -c");
+    // Bodies past 64 KiB go to a temp file (socket mode spools every body; pipe mode chunked ones).
+    const s = await startPorta(t, { root: dir, cgiStdout: mode, limits: { cgiBodyMemory: 64 * 1024 } });
+    const part = Buffer.alloc(1024 * 1024, 0x61);
+    const framing = mode === 'socket' ? 'Content-Length: 5000000\r\n' : 'Transfer-Encoding: chunked\r\n';
+    const upload = mode === 'socket' ? part : Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part]);
+    const leave = () =>
+      new Promise<void>((resolve) => {
+        const socket = connect(s.port, '127.0.0.1', () => {
+          socket.write(`POST /cgi-bin/count.sh HTTP/1.1\r\nHost: x\r\n${framing}\r\n`);
+          socket.write(upload);
+          setTimeout(() => (Math.random() < 0.5 ? socket.resetAndDestroy() : socket.destroy()), Math.random() * 15);
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve());
+      });
+    let wrong = 0;
+    let checked = 0;
+    let leaving = true;
+    const victim = async () => {
+      while (leaving) {
+        const { data } = await rawRequest(s.port, 'GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        checked++;
+        if (!data.toString('latin1').endsWith(`\r\n\r\n${SMALL.toString('latin1')}`)) wrong++;
+      }
+    };
+    const victims = Promise.all([victim(), victim()]);
+    for (let round = 0; round < 15; round++) await Promise.all([leave(), leave(), leave(), leave()]);
+    leaving = false;
+    await victims;
+    t.equal(wrong, 0, `${mode} mode: ${checked} victim answers, every byte right`);
+    // A whole spooled upload still reaches its program.
+    const body = Buffer.alloc(300 * 1024, 0x62);
+    const whole = parseResponses(
+      (
+        await rawRequest(s.port, [
+          `POST /cgi-bin/count.sh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n`,
+          Buffer.concat([body, Buffer.from('\r\n0\r\n\r\n')]).toString('latin1'),
+        ])
+      ).data,
+    )[0];
+    t.equal(whole?.body.toString().trim(), String(body.length), `${mode} mode: a whole upload after the storm`);
+    await s.close();
+  }
+  await sleep(100);
+  t.same(
+    readdirSync(tmp.dir).filter((name) => name.startsWith('porta-body-')),
+    [],
+    'no spooled body left in the temp folder',
+  );
 });
