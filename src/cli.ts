@@ -11,6 +11,7 @@ import { HELP, parseCommandLine, type Parsed, rootProblem, UsageError } from './
 import { banner } from './cli/banner';
 import { runPrimary } from './cluster/primary';
 import type { Settings } from './config';
+import { keepStdioFaultsLocal } from './log';
 import { SERVER_NAME, SERVER_VERSION } from './version';
 
 export { parseCommandLine } from './cli/args';
@@ -151,6 +152,7 @@ async function single(settings: Settings, rootGiven: boolean): Promise<void> {
 }
 
 function main(): void {
+  keepStdioFaultsLocal();
   const parsed = parse();
   if (parsed.kind === 'help') return void process.stdout.write(HELP);
   if (parsed.kind === 'version') return void process.stdout.write(versionText());

@@ -60,6 +60,28 @@ export interface LogSink {
   close?(): Promise<void>;
 }
 
+/**
+ * stdout and stderr are pipes or terminals someone else holds. When their
+ * reader goes (`porta | head`, a journal restarting), a write fails with EPIPE
+ * as an 'error' event on the stream, and an 'error' nobody hears ends the
+ * process: every client for a log line. Only the log is lost: the first
+ * failure is said on the other stream while it still works, later lines go
+ * nowhere. Installed once per process, by cli.ts, before anything is logged.
+ */
+export function keepStdioFaultsLocal(): void {
+  const guard = (stream: NodeJS.WriteStream, name: string, other: NodeJS.WriteStream): void => {
+    let said = false;
+    stream.on('error', (err: Error) => {
+      if (said) return;
+      said = true;
+      if (!other.destroyed && !other.writableEnded)
+        other.write(`porta: ${name}: ${err.message}; its lines are dropped\n`);
+    });
+  };
+  guard(process.stdout, 'stdout', process.stderr);
+  guard(process.stderr, 'stderr', process.stdout);
+}
+
 export const PROCESS_SINK: LogSink = {
   access: (text) => void process.stdout.write(text),
   error: (text) => void process.stderr.write(text),
@@ -73,7 +95,11 @@ export function fileSink(accessPath: string | null, errorPath: string | null): L
     const stream = createWriteStream(path, { fd });
     // A log that cannot be written (a full disk, a removed folder) must not
     // take the server down: the error goes to stderr, once per stream.
-    stream.once('error', (err) => process.stderr.write(`porta: log ${path}: ${err.message}\n`));
+    let said = false;
+    stream.on('error', (err) => {
+      if (!said) process.stderr.write(`porta: log ${path}: ${err.message}\n`);
+      said = true;
+    });
     return stream;
   };
   let access = accessPath === null || accessPath === '-' ? null : open(accessPath);
