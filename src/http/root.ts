@@ -50,6 +50,11 @@ export class DocumentRoot {
     return lookup;
   }
 
+  /** Look `fsPath` up afresh next time (it was found changed). */
+  forget(fsPath: FsPath): void {
+    this.#remembered.delete(pathKey(fsPath));
+  }
+
   #lookupNow(fsPath: FsPath): Lookup {
     let stat: Stats | undefined;
     try {

@@ -5,12 +5,12 @@
 // 'gone' and onClose() has stopped the stream or the sendfile job, so a late
 // open, read or drain does nothing.
 
-import { closeSync, createReadStream, openSync, type ReadStream, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, type ReadStream, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Exchange, LentBody } from '../http/exchange';
 import { type FsPath, pathText } from '../http/path';
 import type { HeaderList } from '../http/response';
-import type { SmallFileCache } from './files';
+import { SmallFileCache } from './files';
 import type { SendfileAddon, SendfileDone, SendfileJob } from './sendfile';
 
 export interface FileAnswer {
@@ -21,7 +21,20 @@ export interface FileAnswer {
   /** Inclusive byte range to send. */
   start: number;
   end: number;
+  /** The path asked for (fsPath may be its precompressed sibling) and a program's fields (X-Sendfile). */
+  source: FsPath;
+  extraHeaders: HeaderList;
+  /** Started again once already because the file changed: a second change is a 503. */
+  retried: boolean;
 }
+
+/**
+ * The file opened is not the version its head was built from (edited within
+ * the moment a lookup is remembered, http/root.ts): its validators and length
+ * would label other bytes. Called before the head goes out; the server looks
+ * the file up again and answers afresh.
+ */
+export type FileChanged = (exchange: Exchange, answer: FileAnswer) => void;
 
 /** Large bodies by sendfile(2): the addon's functions and when to use them. */
 export interface SendfileOptions {
@@ -45,7 +58,8 @@ export function sendFile(
   answer: FileAnswer,
   cache: SmallFileCache,
   readChunk: number,
-  sendfile: SendfileOptions | null = null,
+  sendfile: SendfileOptions | null,
+  changed: FileChanged,
 ): void {
   const { status, headers, start, end } = answer;
   const length = end - start + 1;
@@ -63,11 +77,11 @@ export function sendFile(
   }
   switch (bodyRoute(exchange, answer, cache, sendfile)) {
     case 'read':
-      return readSmall(exchange, answer, cache);
+      return readSmall(exchange, answer, cache, changed);
     case 'sendfile':
-      return sendfileBody(exchange, answer, readChunk, sendfile as SendfileOptions);
+      return sendfileBody(exchange, answer, readChunk, sendfile as SendfileOptions, changed);
     default:
-      return streamFile(exchange, answer, readChunk);
+      return streamFile(exchange, answer, readChunk, changed);
   }
 }
 
@@ -96,7 +110,7 @@ export function bodyRoute(
 }
 
 /** Read a small file whole (and keep it), checking it is the file we stat'ed. */
-function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache): void {
+function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache, changed: FileChanged): void {
   const { fsPath, start, end } = answer;
   const read = async () => {
     const handle = await open(fsPath, 'r');
@@ -113,7 +127,9 @@ function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache
       // Kept even when the client has left: the next request will want it.
       cache.set(fsPath, stat, body);
       if (exchange.gone) return;
-      if (body.length !== stat.size || end >= body.length) {
+      if (!SmallFileCache.sameVersion(stat, answer.stat)) return changed(exchange, answer);
+      if (body.length !== stat.size) {
+        // Written to between the fstat and the read: neither version for sure.
         return exchange.sendError(503, 'file changed while being read', [['Retry-After', '1']]);
       }
       exchange.sendHead(answer.status, answer.headers, { kind: 'length', length: end - start + 1 });
@@ -136,30 +152,39 @@ function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache
  * memory, only the kernel's socket buffer. If the socket cannot be lent or
  * the addon refuses, the same open file is streamed instead.
  */
-function sendfileBody(exchange: Exchange, answer: FileAnswer, readChunk: number, options: SendfileOptions): void {
+function sendfileBody(
+  exchange: Exchange,
+  answer: FileAnswer,
+  readChunk: number,
+  options: SendfileOptions,
+  changed: FileChanged,
+): void {
   const { fsPath, start, end } = answer;
   const length = end - start + 1;
   // Opened on the event loop, as stat and realpath are (http/root.ts): a file
   // just stat'ed opens in microseconds, less than the two thread-pool round
   // trips of an async open and close, whose wake-ups cost W3 a tenth of its
   // throughput on two cores.
-  let file: number | null;
+  let file: number | null = null;
+  let current: Stats;
   try {
     file = openSync(fsPath, 'r');
+    current = fstatSync(file);
   } catch (err) {
+    if (file !== null) closeQuietly(file);
     exchange.logError(`open ${pathText(fsPath)}: ${(err as Error).message}`);
     return exchange.sendError(500, 'file could not be read');
+  }
+  // What goes out is the open file, not the path looked up a moment ago.
+  if (!SmallFileCache.sameVersion(current, answer.stat)) {
+    closeQuietly(file);
+    return changed(exchange, answer);
   }
   /** Closes our fd, if we still own it (the addon has its own dup; a stream closes what it is given). */
   const closeFile = (): void => {
     const fd = file;
     file = null;
-    if (fd === null) return;
-    try {
-      closeSync(fd);
-    } catch {
-      // EIO on close of a file only read: nothing to do
-    }
+    if (fd !== null) closeQuietly(fd);
   };
   let job: SendfileJob | null = null;
   exchange.onClose(() => {
@@ -224,13 +249,18 @@ function sendfileBody(exchange: Exchange, answer: FileAnswer, readChunk: number,
 }
 
 /** Stream from disk, reading only as fast as the client takes it (at most ~2 chunks held). */
-function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number): void {
+function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number, changed: FileChanged): void {
   const { fsPath, start, end } = answer;
   const stream = createReadStream(fsPath, { start, end, highWaterMark: readChunk });
   let started = false;
   stream.on(
     'open',
-    exchange.contain(() => {
+    exchange.contain((fd: number) => {
+      // The fd is the stream's and open in this callback: fstat it now.
+      if (!SmallFileCache.sameVersion(fstatSync(fd), answer.stat)) {
+        stream.destroy();
+        return changed(exchange, answer);
+      }
       started = true;
       if (exchange.sendHead(answer.status, answer.headers, { kind: 'length', length: end - start + 1 }) === 'gone') {
         stream.destroy();
@@ -274,4 +304,12 @@ function pipeBody(exchange: Exchange, stream: ReadStream, fsPath: FsPath, starte
       else exchange.abort('file read failed mid-response');
     }),
   );
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // EIO on close of a file only read: nothing to do
+  }
 }

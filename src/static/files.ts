@@ -31,6 +31,14 @@ export class SmallFileCache {
     return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   }
 
+  /** Whether two stats describe the same version of a file (what key() compares, without the string). */
+  static sameVersion(a: Stats, b: Stats): boolean {
+    return (
+      a === b ||
+      (a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs)
+    );
+  }
+
   fits(stat: Stats): boolean {
     return stat.size <= this.#maxFileSize && this.#maxBytes > 0;
   }

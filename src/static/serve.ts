@@ -5,6 +5,7 @@
 
 import type { Stats } from 'node:fs';
 import { extname } from 'node:path';
+import escapeHtml from 'escape-html';
 import { contentType } from 'mime-types';
 import type { Exchange } from '../http/exchange';
 import { STATIC_ALLOW } from '../http/methods';
@@ -12,8 +13,8 @@ import { childPath, type FsPath, type PathVerdict, pathText, resolveRequestPath,
 import { fixedFields } from '../http/head-memo';
 import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
-import { bodyRoute, type FileAnswer, type SendfileOptions, sendFile } from './body';
-import { acceptsEncoding, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
+import { bodyRoute, type FileAnswer, type FileChanged, type SendfileOptions, sendFile } from './body';
+import { encodingQuality, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
 import { type FileFacts, notModifiedWhy, traceFile, traceRefusal } from './explain';
 import { SmallFileCache } from './files';
 import { renderListing } from './listing';
@@ -92,7 +93,7 @@ export class StaticFiles {
           traceRefusal(exchange, 404, 'a file named as a folder (trailing slash)');
           return exchange.sendError(404, 'not found');
         }
-        return this.#sendHead(exchange, verdict.fsPath, found.stat, []);
+        return this.#sendHead(exchange, verdict.fsPath, found.stat, [], false);
     }
   }
 
@@ -104,8 +105,24 @@ export class StaticFiles {
     const found = this.root.lookup(fsPath);
     if (found.kind === 'missing') return exchange.sendError(404, 'X-Sendfile target not found');
     if (found.kind !== 'file') return exchange.sendError(403, 'X-Sendfile target is not a file under the root');
-    this.#sendHead(exchange, fsPath, found.stat, extraHeaders);
+    this.#sendHead(exchange, fsPath, found.stat, extraHeaders, false);
   }
+
+  /**
+   * The file changed between its lookup and its open (body.ts saw it): forget
+   * the remembered lookups and answer again from a fresh one, once; a file
+   * changing under every look is a 503.
+   */
+  readonly #fileChanged: FileChanged = (exchange, answer) => {
+    if (exchange.gone) return;
+    this.root.forget(answer.fsPath);
+    this.root.forget(answer.source);
+    const found = this.root.lookup(answer.source);
+    if (answer.retried || found.kind !== 'file') {
+      return exchange.sendError(503, 'file changed while being read', [['Retry-After', '1']]);
+    }
+    this.#sendHead(exchange, answer.source, found.stat, answer.extraHeaders, true);
+  };
 
   #sendDirectory(exchange: Exchange, dirPath: FsPath, trailingSlash: boolean): void {
     const req = exchange.request;
@@ -118,13 +135,14 @@ export class StaticFiles {
         exchange,
         301,
         [['Location', location]],
-        Buffer.from(`<a href="${encodeURI(location)}">Moved Permanently</a>\n`),
+        // The Location is already percent-encoded (the client's own bytes): only HTML-escaped here.
+        Buffer.from(`<a href="${escapeHtml(location)}">Moved Permanently</a>\n`),
       );
     }
     for (const name of INDEX_FILES) {
       const indexPath = childPath(dirPath, name);
       const found = this.root.lookup(indexPath);
-      if (found.kind === 'file') return this.#sendHead(exchange, indexPath, found.stat, []);
+      if (found.kind === 'file') return this.#sendHead(exchange, indexPath, found.stat, [], false);
     }
     if (!this.#methodAllowed(exchange)) return;
     traceRefusal(exchange, 200, 'a folder without index.html: its listing');
@@ -149,7 +167,7 @@ export class StaticFiles {
   }
 
   /** send_head: validators, preconditions, range, then the body. */
-  #sendHead(exchange: Exchange, fsPath: FsPath, stat: Stats, extraHeaders: HeaderList): void {
+  #sendHead(exchange: Exchange, fsPath: FsPath, stat: Stats, extraHeaders: HeaderList, retried: boolean): void {
     if (!this.#methodAllowed(exchange)) return;
     const req = exchange.request;
     let bodyPath = fsPath;
@@ -157,8 +175,11 @@ export class StaticFiles {
     let coding: string | null = null;
     const vary = this.#hasPrecompressed(fsPath, stat);
     if (vary) {
+      // The sibling the client weighs highest (q); on a tie, the list's order.
+      let best = 0;
       for (const { coding: c, suffix } of PRECOMPRESSED) {
-        if (!acceptsEncoding(req, c)) continue;
+        const q = encodingQuality(req, c);
+        if (q <= best) continue;
         const sibling = this.root.lookup(withSuffix(fsPath, suffix));
         // A sibling older than its source is stale (the source was edited
         // since): not used. Compared to the second, as Last-Modified is, so
@@ -167,7 +188,7 @@ export class StaticFiles {
           bodyPath = withSuffix(fsPath, suffix);
           bodyStat = sibling.stat;
           coding = c;
-          break;
+          best = q;
         }
       }
     }
@@ -205,6 +226,19 @@ export class StaticFiles {
     }
     const size = bodyStat.size;
     const range = evaluateRange(req, size, etag, lastModified);
+    // One object literal, one shape: spreading a template object here cost a
+    // sixth of a cached response's CPU in a profile.
+    const answer: FileAnswer = {
+      status: 200,
+      headers,
+      fsPath: bodyPath,
+      stat: bodyStat,
+      start: 0,
+      end: size - 1,
+      source: fsPath,
+      extraHeaders,
+      retried,
+    };
     switch (range.kind) {
       case 'unsatisfiable':
         if (facts !== null) traceFile(exchange, facts, 416, 'the Range lies outside the file', null, null);
@@ -212,12 +246,14 @@ export class StaticFiles {
           ['Content-Range', `bytes */${size}`],
           ['Accept-Ranges', 'bytes'],
         ]);
-      case 'partial': {
-        const partial: HeaderList = [...headers, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]];
-        return this.#sendBody(exchange, 206, partial, bodyPath, bodyStat, range.start, range.end, facts);
-      }
+      case 'partial':
+        answer.status = 206;
+        answer.headers = [...headers, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]];
+        answer.start = range.start;
+        answer.end = range.end;
+        return this.#sendBody(exchange, answer, facts);
       case 'full':
-        return this.#sendBody(exchange, 200, headers, bodyPath, bodyStat, 0, size - 1, facts);
+        return this.#sendBody(exchange, answer, facts);
     }
   }
 
@@ -247,25 +283,14 @@ export class StaticFiles {
     return headers;
   }
 
-  #sendBody(
-    exchange: Exchange,
-    status: number,
-    headers: HeaderList,
-    fsPath: FsPath,
-    stat: Stats,
-    start: number,
-    end: number,
-    facts: FileFacts | null,
-  ): void {
-    // One object literal, one shape: spreading a template object here cost a
-    // sixth of a cached response's CPU in a profile.
-    const answer: FileAnswer = { status, headers, fsPath, stat, start, end };
+  #sendBody(exchange: Exchange, answer: FileAnswer, facts: FileFacts | null): void {
+    const { status, start, end } = answer;
     if (facts !== null) {
       const route = bodyRoute(exchange, answer, this.#cache, this.#sendfile);
       const why = status === 206 ? `bytes ${start}-${end} (the Range asked)` : 'the whole file';
       traceFile(exchange, facts, status, why, status === 206 ? { start, end } : null, route);
     }
-    sendFile(exchange, answer, this.#cache, this.#options.readChunk, this.#sendfile);
+    sendFile(exchange, answer, this.#cache, this.#options.readChunk, this.#sendfile, this.#fileChanged);
   }
 
   #sendSmall(exchange: Exchange, status: number, headers: HeaderList, body: Buffer): void {
@@ -279,13 +304,15 @@ export class StaticFiles {
 
   // The same Stats object comes back while a lookup is remembered: derive its
   // validators once.
-  readonly #validatorMemo = new WeakMap<Stats, { etag: string; lastModified: string }>();
+  readonly #validatorMemo = new WeakMap<Stats, { coding: string | null; etag: string; lastModified: string }>();
   readonly #fieldsMemo = new WeakMap<Stats, HeaderList>();
 
   #validators(stat: Stats, coding: string | null): { etag: string; lastModified: string } {
     let known = this.#validatorMemo.get(stat);
-    if (known === undefined) {
-      known = { etag: entityTag(stat, coding), lastModified: httpDate(stat) };
+    // A .gz file is also a representation of its source (coding 'gzip'): one
+    // Stats, two entity tags, so the memo holds the coding it was made for.
+    if (known === undefined || known.coding !== coding) {
+      known = { coding, etag: entityTag(stat, coding), lastModified: httpDate(stat) };
       this.#validatorMemo.set(stat, known);
     }
     return known;

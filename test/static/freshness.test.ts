@@ -82,3 +82,61 @@ t.test('Cache-Control: no-cache by default (a development server), --cache-contr
   const none = await startPorta(t, { root: dir, cacheControl: null });
   t.equal((await getOnce(none.port, '/a.txt'))?.headers['cache-control'], undefined);
 });
+
+// A file edited within the moment its lookup is remembered: the head built
+// from the old stat must not label the new bytes (regression: the first 10
+// bytes of the new file went out under the old file's ETag and length). Each
+// body route (read whole, sendfile, stream) checks the open file against it.
+for (const route of [
+  { name: 'read whole', size: 10, grown: 26, sendfile: true },
+  { name: 'sendfile', size: 200_000, grown: 300_000, sendfile: true },
+  { name: 'streamed', size: 200_000, grown: 300_000, sendfile: false },
+]) {
+  t.test(`a file changed within statCacheMs is answered afresh (${route.name})`, async (t) => {
+    const { dir, remove } = tempDir();
+    t.teardown(remove);
+    const file = join(dir, 'chg.bin');
+    const before = Buffer.alloc(route.size, 'a');
+    const after = Buffer.alloc(route.grown, 'b');
+    writeFileSync(file, before);
+    utimesSync(file, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+    const server = await startPorta(t, { root: dir, sendfile: route.sendfile, limits: { statCacheMs: 60_000 } });
+    const head = async () =>
+      parseResponses(
+        (await rawRequest(server.port, 'HEAD /chg.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).data,
+        [true],
+      )[0];
+    const old = await head(); // the lookup (and its stat) is now remembered for 60 s
+    t.equal(old?.headers['content-length'], String(route.size));
+    writeFileSync(file, after);
+    const { data } = await rawRequest(server.port, 'GET /chg.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const got = parseResponses(data)[0];
+    t.equal(got?.status, 200);
+    t.equal(got?.headers['content-length'], String(route.grown), 'the new length');
+    t.not(got?.headers['etag'], old?.headers['etag'], 'a new ETag');
+    t.ok(got?.body.equals(after), 'every byte the new file’s');
+    // The next look at it sees the new version too (the remembered lookup was dropped).
+    t.equal((await head())?.headers['etag'], got?.headers['etag']);
+  });
+}
+
+t.test('a precompressed file keeps its own ETag and its variant’s, whichever is asked first', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  writeFileSync(join(dir, 'app.js'), 'console.log(1)\n');
+  writeFileSync(join(dir, 'app.js.gz'), gzipSync(Buffer.from('console.log(1)\n')));
+  const server = await startPorta(t, { root: dir, limits: { statCacheMs: 60_000 } });
+  const get = async (target: string, extra: string) =>
+    parseResponses(
+      (await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`)).data,
+    )[0];
+  // The .gz asked for by name first (regression: its tag was then reused for the gzip variant of app.js).
+  const direct = await get('/app.js.gz', '');
+  const variant = await get('/app.js', 'Accept-Encoding: gzip\r\n');
+  t.equal(variant?.headers['content-encoding'], 'gzip');
+  t.not(variant?.headers['etag'], direct?.headers['etag'], 'the variant has its own entity tag');
+  t.match(variant?.headers['etag'] ?? '', /-gzip"$/);
+  const revalidated = await get('/app.js', `Accept-Encoding: gzip\r\nIf-None-Match: ${variant?.headers['etag']}\r\n`);
+  t.equal(revalidated?.status, 304, 'its own tag revalidates it');
+  t.equal((await get('/app.js.gz', ''))?.headers['etag'], direct?.headers['etag'], 'and the .gz keeps its own');
+});
