@@ -3,7 +3,7 @@
 // are plain data (as Go's cgi.Handler); the lifecycle lives in run.ts.
 
 import type { Stats } from 'node:fs';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync, statSync } from 'node:fs';
 import { basename, delimiter, dirname, extname, isAbsolute, join } from 'node:path';
 import type { CgiStdoutMode, Limits } from '../config';
 import type { Exchange } from '../http/exchange';
@@ -75,9 +75,9 @@ export class CgiHost {
   }
 
   /** Answer `exchange` if its path names a program; false leaves it to static files. */
-  handle(exchange: Exchange, segments: string[]): boolean {
+  handle(exchange: Exchange, segments: string[], trailingSlash = false): boolean {
     const s = this.#settings;
-    const route = routeCgi(s.root.realRoot, segments, s.routing, (path) => s.root.lookup(path));
+    const route = routeCgi(s.root.realRoot, segments, s.routing, (path) => s.root.lookup(path), trailingSlash);
     switch (route.kind) {
       case 'none':
         return false;
@@ -141,11 +141,13 @@ export class CgiHost {
 
   /**
    * What to execute. A script runs only with its execute bit for the user
-   * programs run as (403 otherwise, as Python's server and Apache answer),
-   * through the interpreter for its extension when there is one (so a
-   * `#!/usr/bin/env python3` line never picks a per-user python); an
-   * extension the user mapped explicitly runs through its interpreter even
-   * without the bit.
+   * programs run as (403 otherwise, as Python's server and Apache answer).
+   * Which interpreter: the one the user mapped to its extension with
+   * --cgi-interpreter (even without the bit); for .py the system python, as
+   * Python's server runs .py with its own (so a `#!/usr/bin/env python3` line
+   * never picks a per-user python); else the script's own `#!` line, started
+   * by the kernel as a shell would (a `#!/bin/bash` script is not run by sh);
+   * and only for a script without one, the default for its extension.
    */
   #command(scriptPath: string, stat: Stats): { program: string; args: string[] } | null {
     const s = this.#settings;
@@ -153,12 +155,26 @@ export class CgiHost {
     const interpreter = s.interpreters[ext];
     const explicit = s.explicitInterpreters.includes(ext);
     if (!explicit && !executableBy(s.user, scriptPath, stat)) return null;
-    if (interpreter !== undefined) {
+    const mapped = explicit || ALWAYS_INTERPRETED.has(ext) || !this.#namesInterpreter(scriptPath, stat);
+    if (interpreter !== undefined && mapped) {
       const program = this.#interpreter(interpreter);
       if (program !== null) return { program, args: [scriptPath] };
       if (explicit) return null;
     }
     return { program: scriptPath, args: [] };
+  }
+
+  // Read once per remembered lookup (the same Stats object: http/root.ts).
+  readonly #shebangs = new WeakMap<Stats, boolean>();
+
+  /** Whether the script starts with `#!` (two bytes, read on the loop: a file just stat'ed). */
+  #namesInterpreter(scriptPath: string, stat: Stats): boolean {
+    let known = this.#shebangs.get(stat);
+    if (known === undefined) {
+      known = startsWithShebang(scriptPath);
+      this.#shebangs.set(stat, known);
+    }
+    return known;
   }
 
   #interpreter(name: string): string | null {
@@ -173,6 +189,26 @@ export class CgiHost {
 
 function busy(exchange: Exchange): void {
   exchange.sendError(503, 'too many programs running; try again shortly', [['Retry-After', '2']]);
+}
+
+/** Extensions whose default interpreter is used even when the script names its own (Python's rule for .py). */
+const ALWAYS_INTERPRETED = new Set(['.py']);
+
+function startsWithShebang(path: string): boolean {
+  const first = Buffer.alloc(2);
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    return readSync(fd, first, 0, 2, 0) === 2 && first[0] === 0x23 && first[1] === 0x21; // "#!"
+  } catch {
+    return false; // unreadable here: the extension's interpreter, as before
+  } finally {
+    try {
+      if (fd !== null) closeSync(fd);
+    } catch {
+      // EIO closing a file only read: nothing to do
+    }
+  }
 }
 
 /** `name` itself if absolute, else the first executable match on PATH. */

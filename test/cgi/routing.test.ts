@@ -78,3 +78,36 @@ t.test('an extension mapped with --cgi-interpreter runs without +x; the default 
   t.equal(r?.body.toString(), 'ran /cgi-bin/plain.sh\n');
   t.equal((await getOnce(mapped.port, '/cgi-bin/plain.bin'))?.status, 403, 'other files still need +x');
 });
+
+t.test('a script’s own #! line wins over its extension’s default interpreter (not for .py)', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  mkdirSync(join(dir, 'cgi-bin'));
+  // A bash-only construct: dash (sh here) fails on it (regression: every .sh ran under sh).
+  write(
+    join(dir, 'cgi-bin', 'bashism.sh'),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's own ${...}, not a template
+    '#!/bin/bash\narr=(one two)\nprintf \'Content-Type: text/plain\\r\\n\\r\\nshell %s %s\\n\' "${arr[1]}" "$BASH_VERSION"\n',
+    true,
+  );
+  // No #! line: the default for .sh (sh) still runs it.
+  write(join(dir, 'cgi-bin', 'bare.sh'), "printf 'Content-Type: text/plain\\r\\n\\r\\nbare\\n'\n", true);
+  // An interpreter that does not exist: the script must not run under sh instead.
+  write(join(dir, 'cgi-bin', 'missing.sh'), "#!/nonexistent/interpreter\nprintf 'ran anyway'\n", true);
+  // .py keeps Python's rule: the system python whatever the #! line says.
+  write(
+    join(dir, 'cgi-bin', 'any.py'),
+    "#!/nonexistent/python\nimport sys\nsys.stdout.write('Content-Type: text/plain\\r\\n\\r\\npy ok\\n')\n",
+    true,
+  );
+  const server = await startPorta(t, { root: dir, cgiStdout: 'pipe' });
+  const bash = await getOnce(server.port, '/cgi-bin/bashism.sh');
+  t.equal(bash?.status, 200, 'a #!/bin/bash script runs under bash');
+  t.match(bash?.body.toString() ?? '', /^shell two \d/, 'bash arrays and $BASH_VERSION');
+  t.equal((await getOnce(server.port, '/cgi-bin/bare.sh'))?.body.toString(), 'bare\n', 'no #!: sh, the .sh default');
+  const missing = await getOnce(server.port, '/cgi-bin/missing.sh');
+  t.equal(missing?.status, 500, 'a missing interpreter fails the start (as any program that cannot be started)');
+  t.notMatch(missing?.body.toString() ?? '', /ran anyway/);
+  const py = await getOnce(server.port, '/cgi-bin/any.py');
+  t.equal(py?.body.toString(), 'py ok\n', '.py runs under the system python whatever its #! line');
+});
