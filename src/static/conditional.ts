@@ -71,23 +71,55 @@ export function evaluateRange(req: Request, size: number, etag: string, lastModi
     const ok = value.startsWith('"') ? value === etag : value === lastModified;
     if (!ok) return { kind: 'full' };
   }
-  // RFC 9110 §14.1.1: a suffix longer than the representation selects all of
-  // it; range-parser 1.2.1 drops such a range instead, so say "0-" for it.
-  const normalized = header.replace(/([=,]\s*)-(\d+)/g, (spec, lead: string, digits: string) =>
-    Number(digits) > 0 && Number(digits) >= size ? `${lead}0-` : spec,
-  );
-  const ranges = parseRange(size, normalized, { combine: true });
+  const specs = rangeSpecs(header);
+  // Another unit, or not the grammar of RFC 9110 §14.1.1 (`bytes=5-2`,
+  // `bytes=abc`, `bytes=0x1-5`): ignored, the whole 200, as §14.2 allows; a
+  // 416 says the ranges were understood and lie outside the representation.
+  if (specs === null) return { kind: 'full' };
+  // §14.1.1: a zero-length representation satisfies only a non-zero suffix
+  // range, which selects all of it: nothing a Content-Range can name, so 200.
+  if (size === 0) return specs.some((spec) => /^-0*[1-9]/.test(spec)) ? { kind: 'full' } : { kind: 'unsatisfiable' };
+  // A suffix longer than the representation selects all of it; range-parser
+  // 1.2.1 drops such a range instead, so say "0-" for it.
+  const normalized = specs.map((spec) => (spec.startsWith('-') && Number(spec.slice(1)) >= size ? '0-' : spec));
+  const ranges = parseRange(size, `bytes=${normalized.join(',')}`, { combine: true });
   if (ranges === -1) return { kind: 'unsatisfiable' };
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return { kind: 'full' };
   const range = ranges[0] as { start: number; end: number };
   return { kind: 'partial', start: range.start, end: range.end };
 }
 
-/** Content codings a client accepts, from Accept-Encoding (RFC 9110 §12.5.3). */
-export function acceptsEncoding(req: Request, coding: string): boolean {
+/**
+ * The range-specs of a `bytes` Range (RFC 9110 §14.1.1: `first-pos "-"
+ * [last-pos]` or `"-" suffix-length`, digits only, a list with optional
+ * whitespace and empty elements), or null when the unit is another or the
+ * value is not that grammar. The unit compares case-insensitively (§14.1).
+ */
+export function rangeSpecs(value: string): string[] | null {
+  const eq = value.indexOf('=');
+  if (eq < 0 || value.slice(0, eq).trim().toLowerCase() !== 'bytes') return null;
+  const specs: string[] = [];
+  for (const element of value.slice(eq + 1).split(',')) {
+    const spec = element.trim();
+    if (spec === '') continue;
+    const m = /^(\d*)-(\d*)$/.exec(spec);
+    if (m === null) return null;
+    const [, first = '', last = ''] = m;
+    if (first === '' && last === '') return null;
+    if (first !== '' && last !== '' && Number(last) < Number(first)) return null;
+    specs.push(spec);
+  }
+  return specs.length === 0 ? null : specs;
+}
+
+/**
+ * How much a client wants `coding`, from Accept-Encoding (RFC 9110 §12.5.3):
+ * its qvalue, that of `*` when it is not named, 0 when neither (or no header).
+ */
+export function encodingQuality(req: Request, coding: string): number {
   const header = req.headerList('accept-encoding');
-  if (header === undefined) return false;
-  let wildcard = false;
+  if (header === undefined) return 0;
+  let wildcard = 0;
   for (const part of header.split(',')) {
     const [nameRaw, ...params] = part.split(';');
     const name = (nameRaw ?? '').trim().toLowerCase();
@@ -96,8 +128,9 @@ export function acceptsEncoding(req: Request, coding: string): boolean {
       const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
       if (m !== null) q = Number(m[1]);
     }
-    if (name === coding) return q > 0;
-    if (name === '*') wildcard = q > 0;
+    if (!(q >= 0 && q <= 1)) q = 0; // not a qvalue (§12.4.2): not a preference to act on
+    if (name === coding) return q;
+    if (name === '*') wildcard = q;
   }
   return wildcard;
 }
