@@ -58,6 +58,9 @@ export function validateHead(request: Request, head: RequestHead, limits: Limits
       return refuse('badRequest', 'request-target is not in origin-form');
     }
   }
+  // RFC 9112 §3.2: no form of request-target has a fragment (a client keeps
+  // it, RFC 9110 §7.1); `/a.txt#x` is not a file named "a.txt#x".
+  if (target.includes('#')) return refuse('badRequest', 'a fragment (#) in the request-target');
 
   let hasBody = false;
   const te = request.headerList('transfer-encoding');

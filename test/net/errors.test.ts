@@ -302,6 +302,12 @@ const CASES: ErrorCase[] = [
     ...BAD('userinfo in the request-target'),
   },
   {
+    // RFC 9112 §3.2: no form of request-target has a fragment (regression: a file named "hello.txt#frag" was looked for).
+    name: 'a fragment in the request-target',
+    bytes: 'GET /hello.txt#frag HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    ...BAD('a fragment (#) in the request-target'),
+  },
+  {
     name: 'absolute-form with a malformed IPv6 literal',
     bytes: 'GET http://[4712::abcd::]/hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n',
     ...AUTHORITY,
