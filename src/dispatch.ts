@@ -105,7 +105,7 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     const verdict = paths.resolve(exchange.request.path);
     // Program names are UTF-8; a path that is not (fsPath bytes) can only be a file.
     const programs = settings.cgi && verdict.kind === 'ok' && typeof verdict.fsPath === 'string';
-    if (programs && cgi.handle(exchange, verdict.segments)) return;
+    if (programs && cgi.handle(exchange, verdict.segments, verdict.trailingSlash)) return;
     staticFiles.serve(exchange, verdict);
   };
 

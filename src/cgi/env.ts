@@ -120,7 +120,8 @@ export function buildEnvironment(
   set('SCRIPT_NAME', script.scriptName);
   set('SCRIPT_FILENAME', script.scriptPath);
   set('DOCUMENT_ROOT', script.documentRoot);
-  set('SERVER_NAME', serverNameFrom(req.header('host'), req.peer.localAddress));
+  const authority = req.authority;
+  set('SERVER_NAME', serverNameFrom(authority, req.peer.localAddress));
   set('SERVER_ADDR', req.peer.localAddress);
   set('SERVER_PORT', String(req.peer.localPort));
   set('SERVER_PROTOCOL', req.protocol);
@@ -157,6 +158,11 @@ export function buildEnvironment(
     const seen = headers.get(name);
     // RFC 9110 §5.3; cookies: RFC 6265 §5.4.
     headers.set(name, seen === undefined ? value : seen + (name === 'HTTP_COOKIE' ? '; ' : ', ') + value);
+  }
+  // RFC 9112 §3.2.2: an absolute-form target names the host; Host is ignored.
+  if (!req.target.startsWith('/') && authority !== undefined && !pass.names.has('HTTP_HOST')) {
+    headers ??= new Map();
+    headers.set('HTTP_HOST', authority);
   }
   if (headers !== null) for (const [name, value] of headers) env.push(`${name}=${value}`);
   return env;

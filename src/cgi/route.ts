@@ -46,13 +46,15 @@ function cgiDirDepth(segments: string[], dirs: string[]): number {
 
 /**
  * Walk the segments from the root; the first one that is a file ends the
- * script name, the rest is PATH_INFO (RFC 3875 §4.1.5, §4.1.13).
+ * script name, the rest is PATH_INFO (RFC 3875 §4.1.5, §4.1.13), its
+ * trailing slash kept (`/a.sh/` has PATH_INFO `/`, `/a.sh/x/` has `/x/`).
  */
 export function routeCgi(
   root: string,
   segments: string[],
   routing: CgiRouting,
   lookup: (path: string) => Lookup,
+  trailingSlash = false,
 ): CgiRoute {
   const depth = cgiDirDepth(segments, routing.dirs);
   const byExtension = routing.extensions.length > 0;
@@ -74,7 +76,7 @@ export function routeCgi(
       kind: 'script',
       scriptName: '/' + segments.slice(0, i + 1).join('/'),
       scriptPath: path,
-      pathInfo: rest.length === 0 ? '' : '/' + rest.join('/'),
+      pathInfo: rest.length === 0 ? (trailingSlash ? '/' : '') : `/${rest.join('/')}${trailingSlash ? '/' : ''}`,
       stat,
     };
   }

@@ -50,6 +50,16 @@ export class Request {
     this.startedAt = performance.now();
   }
 
+  /**
+   * Whom the request is for: an absolute-form target's authority (RFC 9112
+   * §3.2.2: the server then ignores Host), else the Host field.
+   */
+  get authority(): string | undefined {
+    if (this.target.startsWith('/')) return this.header('host');
+    const absolute = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(this.target);
+    return absolute === null ? this.header('host') : absolute[1];
+  }
+
   get protocol(): string {
     return `HTTP/${this.versionMajor}.${this.versionMinor}`;
   }

@@ -115,6 +115,14 @@ for (const { mode, spawn } of variants) {
       t.notOk(env.has('HOME'), 'the server environment does not leak');
     });
 
+    t.test('an absolute-form target names the host: Host is ignored (RFC 9112 §3.2.2)', async (t) => {
+      const env = envOf((await get(port, 'http://abs.example:81/cgi-bin/env.sh?x=1')).body);
+      t.equal(env.get('SERVER_NAME'), 'abs.example', 'regression: it was the Host field’s name');
+      t.equal(env.get('HTTP_HOST'), 'abs.example:81');
+      t.equal(env.get('QUERY_STRING'), 'x=1');
+      t.equal(env.get('SCRIPT_NAME'), '/cgi-bin/env.sh');
+    });
+
     t.test('a header name with an underscore never reaches the program; its dashed twin does', async (t) => {
       const r = await get(port, '/cgi-bin/env.sh', 'X-A-B: dash\r\nX_A_B: underscore\r\nX_Forwarded_For: 6.6.6.6\r\n');
       const env = envOf(r.body);
@@ -135,6 +143,11 @@ for (const { mode, spawn } of variants) {
       const r = await get(port, '/cgi-bin/nested/deeper/deep.sh/x/y');
       t.equal(r.status, 200);
       t.match(r.body.toString(), /SCRIPT_NAME=\/cgi-bin\/nested\/deeper\/deep.sh\nPATH_INFO=\/x\/y\n/);
+      // RFC 3875 §4.1.5: the rest of the path as sent, its trailing slash included (regression: dropped).
+      const slash = await get(port, '/cgi-bin/nested/deeper/deep.sh/');
+      t.match(slash.body.toString(), /\nPATH_INFO=\/\n/);
+      const dirLike = await get(port, '/cgi-bin/nested/deeper/deep.sh/x/');
+      t.match(dirLike.body.toString(), /\nPATH_INFO=\/x\/\n/);
     });
 
     t.test('missing script → 404, a folder → 403, not executable → 403', async (t) => {
