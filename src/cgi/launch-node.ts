@@ -71,6 +71,9 @@ function spawnChild(spec: LaunchSpec): LaunchedChild {
     child.stderr?.destroy();
     throw new Error(`spawn failed${failure === null ? '' : `: ${(failure as Error).message}`}`);
   }
+  // Set from outside once it runs: what the program does in its first
+  // instant (and anything it starts then) keeps porta's niceness. The addon
+  // sets it in the child before exec.
   if (spec.nice > 0) {
     try {
       setPriority(pid, spec.nice);

@@ -11,6 +11,7 @@
 // Every callback here may run after the client left: the exchange then
 // answers 'gone', and #stage === 'done' stops the rest.
 
+import { getPriority } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Limits } from '../config';
 import type { Exchange, HandedSocket } from '../http/exchange';
@@ -168,7 +169,7 @@ export class CgiRun {
           args: plan.args,
           env,
           cwd: plan.cwd,
-          nice: this.#ctx.limits.cgiNice,
+          nice: programNice(this.#ctx.limits.cgiNice),
           user: this.#ctx.user,
           stdin: feed === null ? 'null' : 'pipe',
           stdout,
@@ -387,3 +388,11 @@ export class CgiRun {
 }
 
 function noCleanup(): void {}
+
+/** porta's own niceness, read once: programs run --cgi-nice above it (setpriority sets a value, it does not add). */
+let ownNice: number | null = null;
+
+function programNice(added: number): number {
+  ownNice ??= getPriority();
+  return Math.min(19, ownNice + added);
+}

@@ -65,7 +65,7 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --cgi-timeout S          seconds a program may run (default: 30)
   --cgi-max N              programs running at once (default: 64)
   --cgi-queue N            requests waiting for a program slot (default: 256)
-  --cgi-nice N             niceness added to programs, 0-19 (default: 0)
+  --cgi-nice N             niceness added to programs over porta's, 0-19 (default: 10)
 
 Operations (README, "Operations"):
   --workers N|auto         serving processes under one primary (default: 1; auto: one a core;

@@ -4,6 +4,7 @@
 
 import t from 'tap';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { getOnce, startPorta, tempDir } from '../helpers/porta';
 
@@ -110,4 +111,24 @@ t.test('a script’s own #! line wins over its extension’s default interpreter
   t.notMatch(missing?.body.toString() ?? '', /ran anyway/);
   const py = await getOnce(server.port, '/cgi-bin/any.py');
   t.equal(py?.body.toString(), 'py ok\n', '.py runs under the system python whatever its #! line');
+});
+
+t.test('programs run --cgi-nice (default 10) above porta’s own niceness, with either launcher', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  mkdirSync(join(dir, 'cgi-bin'));
+  // The pause: child_process sets the niceness from outside just after the start (the addon before exec).
+  write(
+    join(dir, 'cgi-bin', 'nice.sh'),
+    "#!/bin/sh\nsleep 0.2\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nnice\n",
+    true,
+  );
+  const own = getPriority();
+  for (const cgiSpawn of ['auto', 'child_process'] as const) {
+    const byDefault = await startPorta(t, { root: dir, cgiSpawn });
+    const r = await getOnce(byDefault.port, '/cgi-bin/nice.sh');
+    t.equal(r?.body.toString().trim(), String(Math.min(19, own + 10)), `${cgiSpawn}: 10 nicer by default`);
+    const none = await startPorta(t, { root: dir, cgiSpawn, limits: { cgiNice: 0 } });
+    t.equal((await getOnce(none.port, '/cgi-bin/nice.sh'))?.body.toString().trim(), String(own), `${cgiSpawn}: 0`);
+  }
 });
