@@ -11,6 +11,7 @@
 //   (or CHAOS_SECONDS / CHAOS_SEED in the environment; exit 1 on any failure)
 
 import { randomInt } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { aborterLoop, Stats, type Stop, type Target, victimLoop } from './clients';
 import {
@@ -162,14 +163,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const zombies = new Map<PortaProcess, ProcInfo[]>();
   const children = new Map<PortaProcess, ProcInfo[]>();
   let leftovers: ProcInfo[] = [];
+  let spooled: string[] = [];
   let sampler: NodeJS.Timeout | undefined;
   let progress: NodeJS.Timeout | undefined;
   const warm: Stop = { stopped: false };
   const stop: Stop = { stopped: false };
   try {
     const starts = await Promise.allSettled([
-      startPorta(site.root, 'socket', started),
-      startPorta(site.root, 'pipe', started),
+      startPorta(site.root, 'socket', started, site.spool),
+      startPorta(site.root, 'pipe', started, site.spool),
     ]);
     for (const s of starts) {
       if (s.status === 'fulfilled') procs.push(s.value);
@@ -252,7 +254,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           settled = false;
       }
       leftovers = processesIn(site.root);
-      if (leftovers.length > 0) settled = false;
+      spooled = readdirSync(site.spool).filter((name) => name.startsWith('porta-body-'));
+      if (leftovers.length > 0 || spooled.length > 0) settled = false;
       if (settled || Date.now() >= end) break;
       await sleep(100);
     }
@@ -307,6 +310,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       `${stats.wrongResponses} wrong answers, ${stats.wrongBytes} wrong bytes; first: ${stats.failures[0]}`,
     );
   if (leftovers.length > 0) problems.push(`${leftovers.length} processes left in the site: ${describe(leftovers)}`);
+  if (spooled.length > 0) problems.push(`${spooled.length} spooled request bodies left: ${spooled.join(', ')}`);
   if (stats.maxOpenSockets > MAX_SOCKETS)
     problems.push(`the harness had ${stats.maxOpenSockets} sockets open (bound ${MAX_SOCKETS})`);
   if (stats.responsesChecked === 0) problems.push('no answer was checked at all');

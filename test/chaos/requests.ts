@@ -152,9 +152,14 @@ export function chunked(payload: Buffer, rng: Rng | null): Buffer {
 /** A request body for the echo scripts: mostly small, sometimes up to 256 KiB. */
 export function payload(rng: Rng, min = 0): Buffer {
   const r = rng.next();
+  // 1 in 40 past cgiBodyMemory (1 MiB): spooled to a temp file before the
+  // program starts, where a client leaving mid-upload once crashed porta.
+  if (r >= 0.975) return rng.bytes(rng.int(MiB + 1, MiB + 512 * 1024));
   const max = r < 0.5 ? 1024 : r < 0.9 ? 64 * 1024 : 256 * 1024;
   return rng.bytes(rng.int(min, max));
 }
+
+const MiB = 1024 * 1024;
 
 function program(
   ctx: Ctx,

@@ -44,13 +44,14 @@ export function bannerPort(text: string): number | null {
   return Number.isInteger(port) && port > 0 && port < 65536 ? port : null;
 }
 
-export function startPorta(root: string, mode: Mode, startedAt: number): Promise<PortaProcess> {
+export function startPorta(root: string, mode: Mode, startedAt: number, spool: string): Promise<PortaProcess> {
   const args = [CLI, '--root', root, '--port', '0', '--host', '127.0.0.1', '--quiet', '--cgi-stdout', mode];
   // CHAOS_PORTA_ARGS: extra flags for both servers (debugging: --trace, --parser native).
   args.push(...(process.env['CHAOS_PORTA_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   // Without NODE_OPTIONS: under tap it carries the test runner's --import hooks,
   // which a server has no business running (they also open fds of their own).
-  const { NODE_OPTIONS: _, ...env } = process.env;
+  const { NODE_OPTIONS: _, ...inherited } = process.env;
+  const env = { ...inherited, TMPDIR: spool };
   const child = spawn(process.execPath, args, { cwd: tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

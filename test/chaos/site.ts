@@ -31,6 +31,8 @@ export interface Script {
 
 export interface Site {
   root: string;
+  /** The servers' TMPDIR: a CGI body past 1 MiB spools there, and nothing may be left at the end. */
+  spool: string;
   /** Files of 1 B to 64 KiB (the listed ones included). */
   small: SiteFile[];
   /** Files of 1 to 8 MiB, plus the CGI data file. */
@@ -89,6 +91,7 @@ export function makeSite(seed: number): Site {
   const rng = new Rng(deriveSeed(seed, 0));
   const root = mkdtempSync(join(tmpdir(), 'porta-chaos-'));
   chmodSync(root, 0o755);
+  const spool = mkdtempSync(join(tmpdir(), 'porta-chaos-tmp-'));
   for (const dir of ['files', 'large', 'list', 'list/sub', 'data', 'cgi-bin']) folder(root, dir);
 
   const small: SiteFile[] = [];
@@ -184,6 +187,10 @@ export function makeSite(seed: number): Site {
         }
       : null,
     nph: { url: '/cgi-bin/nph-chaos.sh', header: Buffer.from(nphHead), body: nphBody },
-    remove: () => rmSync(root, { recursive: true, force: true }),
+    spool,
+    remove: () => {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(spool, { recursive: true, force: true });
+    },
   };
 }
