@@ -77,6 +77,10 @@ export function startPorta(root: string, mode: Mode, startedAt: number, spool: s
   const primaryExited = new Promise<ExitInfo>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() - startedAt }));
   });
+  let primaryDone = false;
+  void primaryExited.then(() => {
+    primaryDone = true;
+  });
   const exited = Promise.race([primaryExited, workerDied]);
   const proc: PortaProcess = {
     mode,
@@ -92,13 +96,26 @@ export function startPorta(root: string, mode: Mode, startedAt: number, spool: s
         .filter((l) => l !== '')
         .slice(-lines),
     stop: async () => {
-      if (proc.exit !== null) return;
+      if (primaryDone) return;
+      // A worker that died was replaced by the primary: that server has
+      // failed already, so it and its workers go at once (the harness must
+      // not wait on them: it did, forever, after such a failure).
+      const failed = proc.exit !== null;
       proc.expected = true;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => {
+      const killAll = () => {
+        for (const worker of childrenOf(proc.primaryPid)) {
+          if (worker.comm !== 'node') continue;
+          try {
+            process.kill(worker.pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
         child.kill('SIGKILL');
-        if (proc.pid > 0) process.kill(proc.pid, 'SIGKILL');
-      }, 3000);
+      };
+      if (failed) killAll();
+      else child.kill('SIGTERM');
+      const timer = setTimeout(killAll, 3000);
       await primaryExited;
       clearTimeout(timer);
     },
