@@ -160,12 +160,15 @@ export class CgiRelay {
         return;
       case 'body': {
         // Whole when the declared length arrived (however the program ended
-        // after that), or at EOF from a program that exited 0 and owed no
-        // length. Otherwise: 502 if not a byte went out yet, else the
-        // connection is cut so the client sees the truncation.
+        // after that), or at EOF from a program that exited, with any status,
+        // and owed no length: RFC 3875 gives the status no meaning, and a
+        // script that prints its page and then `exit 1` has answered (its
+        // status is logged, the response stands). A program killed by a
+        // signal (its timeout, a crash) stopped mid-write: 502 if not a byte
+        // went out yet, else the connection is cut so the client sees the
+        // truncation.
         const declared = this.#declared;
-        const clean = exit.code === 0 && exit.signal === null;
-        const whole = declared === null ? clean : this.#relayed >= declared;
+        const whole = declared === null ? exit.signal === null : this.#relayed >= declared;
         if (whole) return void this.#exchange.end();
         const why =
           declared !== null && this.#relayed < declared

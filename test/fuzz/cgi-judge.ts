@@ -111,7 +111,14 @@ function judgeFirst(
   // program ended but before its EOF and exit reached porta's loop (a race
   // any server has); the answer is then cut, and that is right.
   const stopped = child.stoppedBySignal || child.signals.length > 0 || socket.reset;
-  const exitOk = child.exitStatus?.code === 0 && child.exitStatus.signal === null && !child.stoppedBySignal;
+  // Exited by itself, with any status (RFC 3875 gives it no meaning; the
+  // CGI issue: a non-zero exit after a complete response is logged, the
+  // response stands); a signal means it stopped mid-write.
+  const exitOk =
+    child.exitStatus !== null &&
+    child.exitStatus !== undefined &&
+    child.exitStatus.signal === null &&
+    !child.stoppedBySignal;
   if (r.status === 502 || r.status === 504) {
     if (r.status === 504 && child.signals.length === 0) problems.push('504 for a program porta never stopped');
     return false;
@@ -174,7 +181,7 @@ function judgeFirst(
           problems.push(`chunked body of ${r.body.length}, the program wrote ${body.length}`);
       } else {
         cutOk('no last chunk');
-        if (exitOk && !stopped) problems.push('no last chunk for a program that exited 0');
+        if (exitOk && !stopped) problems.push(`no last chunk for a program that exited ${child.exitStatus?.code}`);
       }
       return false;
     case 'close':
