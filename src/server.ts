@@ -115,7 +115,28 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
   const makeServer = (): Server => {
     if (tlsOptions === null) return createPlainServer({ noDelay: true, allowHalfOpen: true }, accept);
-    const server = tls().createServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, accept);
+    // Until its handshake completes a connection is Node's, not porta's: no
+    // Connection, no timeout sweep. A client that sent part of a ClientHello
+    // and its FIN held its fd in CLOSE-WAIT (allowHalfOpen) for minutes, so
+    // each TCP connection gets the head's deadline (--header-timeout) until it
+    // is secure. Keyed by the peer's address and port, unique among this
+    // listener's live connections.
+    const handshaking = new Map<string, NodeJS.Timeout>();
+    const peerKey = (socket: Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
+    const server = tls().createServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
+      const key = peerKey(socket);
+      clearTimeout(handshaking.get(key));
+      handshaking.delete(key);
+      accept(socket);
+    });
+    server.on('connection', (raw: Socket) => {
+      const key = peerKey(raw);
+      const timer = setTimeout(() => {
+        handshaking.delete(key);
+        raw.destroy();
+      }, settings.limits.headerTimeoutMs);
+      handshaking.set(key, timer);
+    });
     // A plaintext request or a failed handshake: that socket is closed, nothing else.
     server.on('tlsClientError', () => undefined);
     return server;
