@@ -131,8 +131,11 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
     });
     server.on('connection', (raw: Socket) => {
       const key = peerKey(raw);
+      // A connection from the same peer port before this one is over (a live
+      // TCP pair is unique): its deadline must not fall on this one.
+      clearTimeout(handshaking.get(key));
       const timer = setTimeout(() => {
-        handshaking.delete(key);
+        if (handshaking.get(key) === timer) handshaking.delete(key);
         raw.destroy();
       }, settings.limits.headerTimeoutMs);
       handshaking.set(key, timer);
