@@ -311,10 +311,23 @@ export class CgiRun {
     this.#reapGroup();
     this.#relay?.exited(status);
     // Socket and nph modes: the program is done with the socket; the
-    // connection ends it (FIN, whoever else still holds the fd: a grandchild).
-    this.#handed?.release(200, 0);
+    // connection ends it, whoever else still holds the fd (a grandchild):
+    // with a FIN after an exit, with a reset after a timeout or a signal,
+    // for its answer, ended by the close, may be cut anywhere.
+    this.#handed?.release(200, 0, this.#cutBy(status));
     this.#handed = null;
     this.#finishRun();
+  }
+
+  /**
+   * Socket and nph modes: why the program's answer may be incomplete, if it
+   * may. An exit, zero or not, leaves its answer standing (as in pipe mode).
+   */
+  #cutBy(status: ExitStatus): string | undefined {
+    if (this.#stopped === 'timeout') return 'the program took too long';
+    if (this.#stopped === 'server stopping') return 'the server stopped the program';
+    if (status.signal !== null) return `the program was ${describeExit(status)}`;
+    return undefined;
   }
 
   /** The launcher learnt at its exit that the program never ran: as when launch() fails. */
@@ -361,11 +374,12 @@ export class CgiRun {
       // Socket and nph modes: porta's head (or the program's) is out; the
       // program is stopped and its exit gives the socket back, or, if it
       // never started, the socket goes back now.
-      exchange.logError(`${this.#label}: ${detail}`);
       if (this.#child === null) {
-        this.#handed.release(status, 0);
+        // Only porta's status line went out: a reset (the connection logs
+        // why), or the client would take the unended head for an empty 200.
+        this.#handed.release(status, 0, `${this.#label}: ${detail}`);
         this.#handed = null;
-      }
+      } else exchange.logError(`${this.#label}: ${detail}`);
     } else if (exchange.headSent) {
       exchange.abort(`${this.#label}: ${detail}`);
     } else if (!exchange.gone) {

@@ -104,6 +104,10 @@ export interface HandedSocket {
    * a duplicate made in this same turn (the launcher makes it).
    */
   fd(): number | null;
-  /** The borrower is done (the program exited): log the exchange and close the connection. */
-  release(status: number, bytesSent: number): void;
+  /**
+   * The borrower is done (the program exited): log the exchange and close the
+   * connection, with a FIN; or, given `cut` (why the answer is incomplete:
+   * timed out, killed, never started), with a reset.
+   */
+  release(status: number, bytesSent: number, cut?: string): void;
 }

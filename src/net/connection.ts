@@ -15,7 +15,7 @@ import { ConnectionExchange } from './exchange';
 import { closeReason, type HeadVerdict } from './head';
 import { type ReaderHost, RequestReader } from './reader';
 import { ConnectionReport } from './report';
-import { type ConnectionSocket, holdReading, listenTo, readAgain, type SocketEvents } from './socket';
+import { type ConnectionSocket, holdReading, listenTo, readAgain, resetConnection, type SocketEvents } from './socket';
 import type { ConnectionState } from './states';
 import { afterExchange, mayParse, mayRead, SERVER_STOPPING, stateTimeout, TRANSITIONS, unreachable } from './states';
 
@@ -241,7 +241,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
         return;
       case 'handedOff':
         if (exchange === null || exchange.state === 'gone') return this.#destroy();
-        if (exchange.state === 'finished') return this.#takeBack(exchange);
+        if (exchange.state === 'finished' || exchange.state === 'aborted') return this.#takeBack(exchange);
         return;
       case 'closing':
         reader.discard(); // dropped: only the peer's FIN is awaited (RFC 9112 §9.6)
@@ -302,7 +302,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#reader.nextRequest();
     this.#report.exchangeEnded(exchange, this.#shutdown);
     const next = afterExchange(exchange, this.#shutdown, this.socket.writableNeedDrain);
-    if (next.to === 'closed') return this.#destroy(next.cause);
+    if (next.to === 'closed') return this.#destroy(next.cause, next.reset === true);
     if (next.to === 'closing') return this.#close(next.cause);
     this.#enter(next.to, next.cause);
   }
@@ -333,6 +333,13 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   /** The program that had the socket as its stdout is done with it. */
   #takeBack(exchange: ConnectionExchange): void {
     this.#exchange = null;
+    if (exchange.state === 'aborted') {
+      // Cut short (timed out, killed, never started): its body ends with the
+      // connection, so only a reset tells the client it is not all there.
+      this.#report.error(exchange.request, `response aborted: ${exchange.abortReason}`);
+      this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
+      return this.#destroy(`the program's answer was cut short (${exchange.abortReason}): a reset says so`, true);
+    }
     // The program wrote its answer to the socket itself: porta never saw those bytes.
     this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
     // Non-blocking and read again for the lingering close; if that cannot be done, just close.
@@ -379,9 +386,11 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     this.#destroy();
   }
 
-  #destroy(cause = 'porta closed it at once'): void {
+  /** Close now; `reset`: with an RST, for an answer cut short that a FIN would pass off as whole. */
+  #destroy(cause = 'porta closed it at once', reset = false): void {
     if (this.#state === 'closed') return;
-    this.socket.destroy();
+    if (reset) resetConnection(this.socket);
+    else this.socket.destroy();
     this.#finish(cause);
   }
 

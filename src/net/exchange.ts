@@ -279,11 +279,12 @@ export class ConnectionExchange implements Exchange {
     this.#host.exchangeChanged(); // the connection stops reading; from here it never writes
     const handed: HandedSocket = {
       fd: () => (this.#state === 'handedOff' ? socketFd(this.#host.socket) : null),
-      release: (status, bytesSent) => {
+      release: (status, bytesSent, cut) => {
         if (this.#state !== 'handedOff') return;
         this.#status = status;
         this.#bytesSent = bytesSent;
-        this.#state = 'finished';
+        this.#state = cut === undefined ? 'finished' : 'aborted';
+        if (cut !== undefined) this.#abortReason = cut;
         this.#host.exchangeChanged();
       },
     };

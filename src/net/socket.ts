@@ -203,3 +203,21 @@ export function resumeReading(socket: ConnectionSocket): boolean {
 export function readAgain(socket: ConnectionSocket): boolean {
   return restoreNonBlocking(socket) && resumeReading(socket);
 }
+
+/**
+ * Close with a reset (SO_LINGER 0): for an answer cut short that a FIN would
+ * pass off as whole (a body that ends with the connection). Only a plain TCP
+ * handle can be reset (Node refuses a TLS one): anything else is destroyed.
+ */
+export function resetConnection(socket: ConnectionSocket): void {
+  const tcp = socket as { resetAndDestroy?: () => unknown; encrypted?: boolean };
+  if (typeof tcp.resetAndDestroy === 'function' && tcp.encrypted !== true && !socket.destroyed) {
+    try {
+      tcp.resetAndDestroy();
+      return;
+    } catch {
+      // not a TCP handle after all (ERR_INVALID_HANDLE_TYPE): a plain close
+    }
+  }
+  socket.destroy();
+}

@@ -117,6 +117,8 @@ export interface EndedExchange {
 export interface NextState {
   readonly to: 'idle' | 'draining' | 'closing' | 'closed';
   readonly cause: string;
+  /** Closed with a reset, not a FIN: the client must not take what it got for the whole answer. */
+  readonly reset?: true;
 }
 
 // The outcomes whose cause is always the same: one object each, so that the
@@ -138,7 +140,9 @@ export function afterExchange(exchange: EndedExchange, stopping: boolean, unsent
   // only a reset can say it (a close-delimited body).
   if (exchange.state === 'aborted') {
     const cut = `the answer was cut short (${exchange.abortReason})`;
-    return exchange.cutNeedsReset ? { to: 'closed', cause: `${cut}: a reset says so` } : { to: 'closing', cause: cut };
+    return exchange.cutNeedsReset
+      ? { to: 'closed', cause: `${cut}: a reset says so`, reset: true }
+      : { to: 'closing', cause: cut };
   }
   if (exchange.closeAfter) return { to: 'closing', cause: exchange.closeWhy };
   if (stopping) return STOPPING;

@@ -259,7 +259,7 @@ for (const { mode, spawn } of variants) {
     t.test(
       'stderr goes to the log; a non-zero exit after a complete response is logged, the response stands',
       async (t) => {
-        const { data, closed } = await rawRequest(port, 'GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: x\r\n\r\n', {
+        const { data, closed, reset } = await rawRequest(port, 'GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: x\r\n\r\n', {
           timeoutMs: mode === 'pipe' ? 1500 : 10_000, // pipe: kept alive, so read for a while, then look
         });
         const text = data.toString('latin1');
@@ -272,6 +272,7 @@ for (const { mode, spawn } of variants) {
           t.notOk(closed, 'and the connection stays open');
         } else {
           t.ok(closed, 'the connection closes');
+          t.notOk(reset, 'with a FIN: an exit, whatever its status, leaves the answer standing');
           // The program wrote to the client itself; the close frames it.
           t.ok(text.endsWith('Content-Type: text/plain\n\nok\n'), "the program's own bytes, then close");
         }
@@ -284,7 +285,7 @@ for (const { mode, spawn } of variants) {
     t.test('a program past its timeout is killed (whole group), 504 where possible', async (t) => {
       const pidFile = join(writable(root), `pid-${mode}`);
       const started = Date.now();
-      const { data, closed } = await rawRequest(
+      const { data, closed, reset } = await rawRequest(
         port,
         `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
         { timeoutMs: 10_000 },
@@ -293,13 +294,39 @@ for (const { mode, spawn } of variants) {
       t.ok(took < 8000, `answered in ${took} ms, not after the script's 30 s`);
       t.ok(closed, 'the connection is closed');
       if (mode === 'pipe') t.equal(parseResponses(data)[0]?.status, 504);
-      // Socket mode: our status line was sent before the program started, so
-      // all porta can do is close; the head is left unfinished.
-      else t.equal(data.toString('latin1').split('\r\n')[0], 'HTTP/1.1 200 OK');
+      else {
+        // Socket mode: our status line was sent before the program started,
+        // and its answer ends with the connection: a FIN would pass what came
+        // for all of it, so the close is a reset.
+        t.equal(data.toString('latin1').split('\r\n')[0], 'HTTP/1.1 200 OK');
+        t.ok(reset, 'closed with a reset, not a FIN');
+      }
       t.ok(existsSync(pidFile));
       const pid = Number(readFileSync(pidFile, 'utf8'));
       await sleep(800);
       t.throws(() => process.kill(pid, 0), 'the program is gone');
+    });
+
+    t.test('an answer cut short by the timeout never passes for whole', async (t) => {
+      // partial.sh sends its head and a line, then sleeps past the timeout.
+      // HTTP/1.0: the body ends with the connection in either mode, so a FIN
+      // would make the line look like all of it: a reset. HTTP/1.1 in pipe
+      // mode: chunked, and the missing last chunk says it; a FIN will do.
+      for (const version of ['1.0', '1.1']) {
+        const { data, closed, reset } = await rawRequest(
+          port,
+          `GET /cgi-bin/partial.sh HTTP/${version}\r\nHost: x\r\nConnection: close\r\n\r\n`,
+          { timeoutMs: 10_000 },
+        );
+        const text = data.toString('latin1');
+        t.ok(closed, `HTTP/${version}: closed`);
+        t.match(text, /part\r?\n/, `HTTP/${version}: what the program sent arrived`);
+        t.notMatch(text, /never/);
+        if (mode === 'pipe' && version === '1.1') {
+          t.notOk(text.endsWith('0\r\n\r\n'), 'no last chunk');
+          t.notOk(reset, 'a FIN: the chunking tells');
+        } else t.ok(reset, `HTTP/${version}: a reset, not a FIN`);
+      }
     });
 
     t.test('a client that disconnects gets its program killed', async (t) => {

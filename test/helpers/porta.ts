@@ -74,18 +74,20 @@ export function rawRequest(
   port: number,
   pieces: string | Buffer | Array<string | Buffer>,
   options: RawOptions = {},
-): Promise<{ data: Buffer; closed: boolean }> {
+): Promise<{ data: Buffer; closed: boolean; reset: boolean }> {
   const list = Array.isArray(pieces) ? pieces : [pieces];
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let done = false;
+    /** The server closed with a reset (ECONNRESET), not a FIN. */
+    let reset = false;
     const finish = (closed: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ data: Buffer.concat(chunks), closed });
+      resolve({ data: Buffer.concat(chunks), closed, reset });
     };
     const timer = setTimeout(() => finish(false), options.timeoutMs ?? 3000);
     socket.on('data', (d) => {
@@ -95,8 +97,10 @@ export function rawRequest(
     socket.on('end', () => finish(true));
     socket.on('close', () => finish(true));
     socket.on('error', (err) => {
-      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') finish(true);
-      else if (!done) reject(err);
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+        reset = !done;
+        finish(true);
+      } else if (!done) reject(err);
     });
     socket.on('connect', async () => {
       for (const piece of list) {

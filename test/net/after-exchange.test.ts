@@ -17,8 +17,8 @@ function ended(fields: Partial<EndedExchange>): EndedExchange {
   };
 }
 
-const cases: Array<[string, EndedExchange, boolean, boolean, string, string]> = [
-  // name, exchange, stopping, unsent → to, cause
+const cases: Array<[string, EndedExchange, boolean, boolean, string, string, true?]> = [
+  // name, exchange, stopping, unsent → to, cause, and an RST rather than a FIN
   ['keep-alive', ended({}), false, false, 'idle', 'answered: keep-alive, the next request'],
   ['send buffer full', ended({}), false, true, 'draining', 'answered; the client has yet to read it all'],
   ['server stopping', ended({}), true, false, 'closing', SERVER_STOPPING],
@@ -45,13 +45,14 @@ const cases: Array<[string, EndedExchange, boolean, boolean, string, string]> = 
     false,
     'closed',
     'the answer was cut short (program died): a reset says so',
+    true,
   ],
   ['gone', ended({ state: 'gone', closeAfter: true, closeWhy: 'x' }), true, true, 'closed', 'porta closed it at once'],
 ];
 
 t.test('every outcome and its cause', async (t) => {
-  for (const [name, exchange, stopping, unsent, to, cause] of cases) {
-    t.same(afterExchange(exchange, stopping, unsent), { to, cause }, name);
+  for (const [name, exchange, stopping, unsent, to, cause, reset] of cases) {
+    t.strictSame(afterExchange(exchange, stopping, unsent), reset ? { to, cause, reset } : { to, cause }, name);
   }
 });
 
