@@ -87,49 +87,100 @@ export const PROCESS_SINK: LogSink = {
   error: (text) => void process.stderr.write(text),
 };
 
-/** stdout/stderr, or files opened for appending and reopened on demand. */
-export function fileSink(accessPath: string | null, errorPath: string | null): LogSink {
-  /** Opened now (a missing folder is a start-up error, said once); O_APPEND, so workers' lines interleave whole. */
-  const open = (path: string): WriteStream => {
-    const fd = openSync(path, 'a', 0o640);
-    const stream = createWriteStream(path, { fd });
-    // A log that cannot be written (a full disk, a removed folder) must not
-    // take the server down: the error goes to stderr, once per stream.
-    let said = false;
+/**
+ * A log file, appended to. A write that fails (a full disk, the folder
+ * removed) must not take the server down, nor silence the log for good: the
+ * failure is said on stderr once, lines are dropped and counted, and the file
+ * is opened afresh at the first line a second or more later (the disk may
+ * have room again), with a word on stderr of how many lines were lost.
+ */
+class LogFile {
+  readonly #path: string;
+  #stream: WriteStream;
+  /** Since when (Date.now()) lines are dropped; 0: the file takes them. */
+  #failedAt = 0;
+  #dropped = 0;
+
+  /** Opened now: a missing folder is a start-up error, said once. */
+  constructor(path: string) {
+    this.#path = path;
+    this.#stream = this.#open();
+  }
+
+  write(text: string): void {
+    if (this.#failedAt !== 0 && !this.#retry()) {
+      this.#dropped++;
+      return;
+    }
+    this.#stream.write(text);
+  }
+
+  /** SIGUSR1 (logrotate moved the file away): a new file by the same name; if it cannot be opened, the old one stays. */
+  reopen(): void {
+    try {
+      const fresh = this.#open();
+      this.#stream.end();
+      this.#stream = fresh;
+      this.#resumed();
+    } catch (err) {
+      process.stderr.write(`porta: cannot reopen log ${this.#path}: ${(err as Error).message}\n`);
+    }
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => this.#stream.end(resolve));
+  }
+
+  /** O_APPEND, so workers' lines interleave whole. */
+  #open(): WriteStream {
+    const fd = openSync(this.#path, 'a', 0o640);
+    const stream = createWriteStream(this.#path, { fd });
     stream.on('error', (err) => {
-      if (!said) process.stderr.write(`porta: log ${path}: ${err.message}\n`);
-      said = true;
+      if (stream !== this.#stream || this.#failedAt !== 0) return; // a stream replaced, or already failing
+      this.#failedAt = Date.now();
+      process.stderr.write(`porta: log ${this.#path}: ${err.message}; lines are dropped until it can be written\n`);
     });
     return stream;
-  };
-  let access = accessPath === null || accessPath === '-' ? null : open(accessPath);
-  let error = errorPath === null ? null : open(errorPath);
+  }
+
+  #retry(): boolean {
+    if (Date.now() - this.#failedAt < RETRY_MS) return false;
+    try {
+      this.#stream.destroy();
+      this.#stream = this.#open();
+    } catch {
+      this.#failedAt = Date.now(); // still cannot be opened: again a second later
+      return false;
+    }
+    this.#resumed();
+    return true;
+  }
+
+  #resumed(): void {
+    if (this.#failedAt === 0) return;
+    process.stderr.write(`porta: log ${this.#path}: written again; ${this.#dropped} lines were dropped\n`);
+    this.#failedAt = 0;
+    this.#dropped = 0;
+  }
+}
+
+/** How long a failed log file rests before porta opens it again. */
+const RETRY_MS = 1000;
+
+/** stdout/stderr, or files opened for appending and reopened on demand. */
+export function fileSink(accessPath: string | null, errorPath: string | null): LogSink {
+  const access = accessPath === null || accessPath === '-' ? null : new LogFile(accessPath);
+  const error = errorPath === null ? null : new LogFile(errorPath);
   return {
     access: (text) => void (access === null ? process.stdout.write(text) : access.write(text)),
     error: (text) => void (error === null ? process.stderr.write(text) : error.write(text)),
     reopen: () => {
-      // A file that cannot be reopened (its folder gone, no permission) keeps the old one.
-      const again = (stream: WriteStream, path: string): WriteStream => {
-        try {
-          const fresh = open(path);
-          stream.end();
-          return fresh;
-        } catch (err) {
-          process.stderr.write(`porta: cannot reopen log ${path}: ${(err as Error).message}\n`);
-          return stream;
-        }
-      };
-      if (access !== null && accessPath !== null) access = again(access, accessPath);
-      if (error !== null && errorPath !== null) error = again(error, errorPath);
+      access?.reopen();
+      error?.reopen();
     },
     // File writes are asynchronous: process.exit() right after the last one
     // would lose it. (stdout and stderr, as pipes or files, write synchronously.)
-    close: () =>
-      Promise.all(
-        [access, error].map(
-          (stream) => new Promise<void>((resolve) => (stream === null ? resolve() : stream.end(resolve))),
-        ),
-      ).then(() => undefined),
+    close: () => Promise.all([access?.close(), error?.close()]).then(() => undefined),
   };
 }
 
