@@ -11,6 +11,7 @@ import type { Settings, TlsFiles } from './config';
 import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
+import { Handshakes } from './net/handshakes';
 import type { WorkerStatus } from './ops/status';
 import { type TraceEvent, Tracer } from './trace';
 
@@ -111,37 +112,26 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   };
   const startedAt = Date.now();
 
+  // TLS handshakes under way (all listeners): they have a deadline, and count against --max-connections.
+  const handshakes = new Handshakes(settings.limits.headerTimeoutMs);
   // allowHalfOpen: a client's FIN after a complete request does not end our
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
   const makeServer = (): Server => {
     if (tlsOptions === null) return createPlainServer({ noDelay: true, allowHalfOpen: true }, accept);
-    // Until its handshake completes a connection is Node's, not porta's: no
-    // Connection, no timeout sweep. A client that sent part of a ClientHello
-    // and its FIN held its fd in CLOSE-WAIT (allowHalfOpen) for minutes, so
-    // each TCP connection gets the head's deadline (--header-timeout) until it
-    // is secure. Keyed by the peer's address and port, unique among this
-    // listener's live connections.
-    const handshaking = new Map<string, NodeJS.Timeout>();
-    const peerKey = (socket: Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
     const server = tls().createServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
-      const key = peerKey(socket);
-      clearTimeout(handshaking.get(key));
-      handshaking.delete(key);
+      handshakes.settled(socket);
       accept(socket);
     });
     server.on('connection', (raw: Socket) => {
-      const key = peerKey(raw);
-      // A connection from the same peer port before this one is over (a live
-      // TCP pair is unique): its deadline must not fall on this one.
-      clearTimeout(handshaking.get(key));
-      const timer = setTimeout(() => {
-        if (handshaking.get(key) === timer) handshaking.delete(key);
+      if (connections.size + handshakes.size >= settings.limits.maxConnections) {
+        counts.refused++;
         raw.destroy();
-      }, settings.limits.headerTimeoutMs);
-      handshaking.set(key, timer);
+        return;
+      }
+      handshakes.begin(raw);
     });
     // A plaintext request or a failed handshake: that socket is closed, nothing else.
-    server.on('tlsClientError', () => undefined);
+    server.on('tlsClientError', (_err: Error, socket: Socket) => handshakes.settled(socket));
     return server;
   };
   const servers: Server[] = [];

@@ -134,4 +134,36 @@ t.test('HTTPS, end to end with curl', async (t) => {
   const qbase = `https://localhost:${quick.port}`;
   const qca = ['--cacert', cert, '--resolve', `localhost:${quick.port}:127.0.0.1`];
   t.equal((await curl([...qca, `${qbase}/digits.txt`])).stdout, '0123456789', 'a completed handshake is untouched');
+
+  // Handshakes under way hold fds as connections do: they count against
+  // --max-connections (they used to be bounded by the deadline alone), until
+  // they fail, succeed, or reach the head's deadline.
+  const few = await startPorta(t, {
+    root,
+    tls: { cert, key, passwordFile: null },
+    limits: { maxConnections: 4, headerTimeoutMs: 1000 },
+  });
+  const fbase = `https://localhost:${few.port}`;
+  const fca = ['--cacert', cert, '--resolve', `localhost:${few.port}:127.0.0.1`];
+  const open = (first: string | null): Promise<ReturnType<typeof connect>> =>
+    new Promise((resolve) => {
+      const socket = connect(few.port, '127.0.0.1', () => {
+        if (first !== null) socket.write(first);
+        resolve(socket);
+      });
+      socket.on('error', () => undefined);
+    });
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const silent = await Promise.all(Array.from({ length: 4 }, () => open(null)));
+  await pause(100);
+  const refused = await curl([...fca, `${fbase}/digits.txt`]);
+  t.not(refused.stdout, '0123456789', 'four silent handshakes under way: a fifth connection is refused');
+  for (const socket of silent) socket.destroy(); // porta, half-open, learns nothing of it
+  await pause(1300);
+  t.equal((await curl([...fca, `${fbase}/digits.txt`])).stdout, '0123456789', 'their places are free at the deadline');
+  // Failed handshakes (plaintext to the TLS port) give their places back at once, not at the deadline.
+  const failed = await Promise.all(Array.from({ length: 4 }, () => open('GET / HTTP/1.1\r\nHost: x\r\n\r\n')));
+  await pause(150);
+  t.equal((await curl([...fca, `${fbase}/digits.txt`])).stdout, '0123456789', 'four failed handshakes: served at once');
+  for (const socket of failed) socket.destroy();
 });
