@@ -117,6 +117,26 @@ function hexValue(c: number): number {
   return -1;
 }
 
+/**
+ * RFC 3986 §5.2.4 remove_dot_segments on a path still percent-encoded (a
+ * dot may be spelled %2e), empty segments dropped as the lookup drops them;
+ * a path that ended in a dot segment names a folder and ends with a slash.
+ * For a Location built from the client's path.
+ */
+export function withoutDotSegments(urlPath: string): string {
+  const out: string[] = [];
+  const raw = urlPath.split('/');
+  let folder = false;
+  for (let i = 1; i < raw.length; i++) {
+    const segment = (raw[i] as string).replace(/%2e/gi, '.');
+    folder = segment === '.' || segment === '..';
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && segment !== '') out.push(raw[i] as string);
+  }
+  const path = `/${out.join('/')}`;
+  return (folder || urlPath.endsWith('/')) && out.length > 0 ? `${path}/` : path;
+}
+
 /** Bytes of a name in a URL path: unreserved characters as they are, every other byte %XX (RFC 3986 §2.1). */
 export function percentEncodeName(name: Buffer): string {
   let out = '';

@@ -29,6 +29,20 @@ function strongMatch(list: string, etag: string): boolean {
   return tagList(list).some((t) => t === '*' || (!t.startsWith('W/') && t === etag));
 }
 
+/**
+ * RFC 9110 §13.2.2 for a representation without validators (a folder's
+ * listing, rendered afresh each time): "*" in If-Match or If-None-Match asks
+ * only whether it exists, which it does; a list of tags matches none (it has
+ * no tag); the date conditions are ignored, as there is no date (§13.1.3, §13.1.4).
+ */
+export function preconditionsWithoutValidators(req: Request): Precondition {
+  const ifMatch = req.headerList('if-match');
+  if (ifMatch !== undefined && !tagList(ifMatch).includes('*')) return 'preconditionFailed';
+  const inm = req.headerList('if-none-match');
+  if (inm === undefined || !tagList(inm).includes('*')) return 'proceed';
+  return req.method === 'GET' || req.method === 'HEAD' ? 'notModified' : 'preconditionFailed';
+}
+
 /** RFC 9110 §13.2.2: If-Match, then If-Unmodified-Since, then If-None-Match / If-Modified-Since. */
 export function evaluatePreconditions(req: Request, etag: string, lastModified: string, mtimeMs: number): Precondition {
   const ifMatch = req.headerList('if-match');

@@ -9,12 +9,27 @@ import escapeHtml from 'escape-html';
 import { contentType } from 'mime-types';
 import type { Exchange } from '../http/exchange';
 import { STATIC_ALLOW } from '../http/methods';
-import { childPath, type FsPath, type PathVerdict, pathText, resolveRequestPath, withSuffix } from '../http/path';
+import {
+  childPath,
+  type FsPath,
+  type PathVerdict,
+  pathText,
+  resolveRequestPath,
+  withoutDotSegments,
+  withSuffix,
+} from '../http/path';
 import { fixedFields } from '../http/head-memo';
 import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
 import { bodyRoute, type FileAnswer, type FileChanged, type SendfileOptions, sendFile } from './body';
-import { encodingQuality, entityTag, evaluatePreconditions, evaluateRange, httpDate } from './conditional';
+import {
+  encodingQuality,
+  entityTag,
+  evaluatePreconditions,
+  evaluateRange,
+  httpDate,
+  preconditionsWithoutValidators,
+} from './conditional';
 import { type FileFacts, notModifiedWhy, traceFile, traceRefusal } from './explain';
 import { SmallFileCache } from './files';
 import { renderListing } from './listing';
@@ -127,9 +142,11 @@ export class StaticFiles {
   #sendDirectory(exchange: Exchange, dirPath: FsPath, trailingSlash: boolean): void {
     const req = exchange.request;
     if (!trailingSlash) {
-      // The listing's relative links only work under the slash form.
-      // "//host" would be a protocol-relative Location: an open redirect.
-      const location = `${req.path.replace(/^\/+/, '/')}/${req.query === null ? '' : `?${req.query}`}`;
+      // The listing's relative links only work under the slash form, and
+      // under a path without dot segments (/a/b/.. is the folder /a/). Empty
+      // segments go too: "//host" would be a protocol-relative Location, an open redirect.
+      const path = withoutDotSegments(req.path);
+      const location = `${path.endsWith('/') ? path : `${path}/`}${req.query === null ? '' : `?${req.query}`}`;
       traceRefusal(exchange, 301, `a folder: its address ends with a slash (${location})`);
       return this.#sendSmall(
         exchange,
@@ -145,6 +162,16 @@ export class StaticFiles {
       if (found.kind === 'file') return this.#sendHead(exchange, indexPath, found.stat, [], false);
     }
     if (!this.#methodAllowed(exchange)) return;
+    const precondition = preconditionsWithoutValidators(req);
+    if (precondition === 'preconditionFailed') {
+      traceRefusal(exchange, 412, 'a precondition failed: a listing has no entity tag, and it exists');
+      return exchange.sendError(412, 'precondition failed');
+    }
+    if (precondition === 'notModified') {
+      traceRefusal(exchange, 304, 'If-None-Match: * and the listing exists');
+      exchange.sendHead(304, [], { kind: 'none' });
+      return void exchange.end();
+    }
     traceRefusal(exchange, 200, 'a folder without index.html: its listing');
     renderListing(dirPath, req.path, this.#options.dotfiles).then(
       exchange.contain((page: Buffer) => this.#sendSmall(exchange, 200, [], page)),

@@ -19,6 +19,8 @@ async function site(t: Test) {
   writeFileSync(join(dir, 'empty.txt'), '');
   mkdirSync(join(dir, 'sp ace'));
   writeFileSync(join(dir, 'sp ace', 'index.html'), 'in\n');
+  mkdirSync(join(dir, 'files', 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'files', 'sub', 'a.txt'), 'a\n');
   const server = await startPorta(t, { root: dir });
   const get = async (target: string, extra = '') =>
     parseResponses(
@@ -55,4 +57,37 @@ t.test("the 301 to a folder's slash: the page links to the Location as sent, HTM
   t.equal(r?.status, 301);
   t.equal(r?.headers['location'], '/sp%20ace/?a=1&b=%20');
   t.equal(r?.body.toString(), '<a href="/sp%20ace/?a=1&amp;b=%20">Moved Permanently</a>\n');
+});
+
+t.test('a folder named with dot segments is redirected to its plain name (RFC 3986 §5.2.4)', async (t) => {
+  const { get } = await site(t);
+  const cases: Array<[string, string]> = [
+    ['/files/sub/..', '/files/'],
+    ['/files/sub/.', '/files/sub/'],
+    ['/files/sub/%2E%2e', '/files/'],
+    ['/files/./sub', '/files/sub/'],
+    ['//files//sub', '/files/sub/'],
+    ['/files/sub/..?x=1', '/files/?x=1'],
+    ['/files/..', '/'],
+  ];
+  for (const [target, location] of cases) {
+    const r = await get(target);
+    t.equal(r?.status, 301, `${target}: 301`);
+    t.equal(r?.headers.location, location, `${target}: to ${location} (regression: to ${target}/)`);
+  }
+  t.equal((await get('/files/sub/../sub/a.txt'))?.body.toString(), 'a\n', 'a file through dot segments is served');
+});
+
+t.test("a folder's listing has no validators: If-Match fails unless \"*\" (RFC 9110 §13.1.1)", async (t) => {
+  const { get } = await site(t);
+  t.equal((await get('/files/', 'If-Match: "abc"\r\n'))?.status, 412, 'a tag: 412 (regression: 200)');
+  t.equal((await get('/files/', 'If-Match: W/"abc", "def"\r\n'))?.status, 412, 'a list of tags: 412');
+  t.equal((await get('/files/', 'If-Match: *\r\n'))?.status, 200, '"*": it exists, 200');
+  t.equal((await get('/files/', 'If-None-Match: *\r\n'))?.status, 304, 'If-None-Match "*": it exists, 304');
+  t.equal((await get('/files/', 'If-None-Match: "abc"\r\n'))?.status, 200, 'If-None-Match with a tag: 200');
+  t.equal(
+    (await get('/files/', 'If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n'))?.status,
+    200,
+    'no date to compare: If-Unmodified-Since ignored',
+  );
 });
