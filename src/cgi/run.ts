@@ -11,7 +11,6 @@
 // Every callback here may run after the client left: the exchange then
 // answers 'gone', and #stage === 'done' stops the rest.
 
-import { getPriority } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Limits } from '../config';
 import type { Exchange, HandedSocket } from '../http/exchange';
@@ -21,6 +20,7 @@ import { buildEnvironment, type ScriptInfo } from './env';
 import type { ExitStatus, LaunchedChild, Launcher, RunAs, StdoutTarget } from './launcher';
 import { CgiRelay, describeExit } from './relay';
 import { stderrLog } from './stderr';
+import { programNice } from './user';
 
 export type CgiMode = 'socket' | 'pipe' | 'nph';
 
@@ -351,7 +351,6 @@ export class CgiRun {
     }, this.#ctx.limits.cgiKillGraceMs).unref();
   }
 
-  /** The server's grace is over: the program is stopped (TERM, then KILL). */
   /** The server stops: TERM (then KILL after the kill grace), or KILL at once (`now`: a second signal). */
   stop(now = false): void {
     if (this.#stage === 'done') return;
@@ -402,11 +401,3 @@ export class CgiRun {
 }
 
 function noCleanup(): void {}
-
-/** porta's own niceness, read once: programs run --cgi-nice above it (setpriority sets a value, it does not add). */
-let ownNice: number | null = null;
-
-function programNice(added: number): number {
-  ownNice ??= getPriority();
-  return Math.min(19, ownNice + added);
-}

@@ -1,11 +1,11 @@
-// Who CGI programs run as. Never root by accident: when porta runs as root
+// Who CGI programs run as, and how nice (at the end). Never root by accident: when porta runs as root
 // (CI does, containers do), programs run as `nobody`, as Python's
 // CGIHTTPRequestHandler and Apache do, or as --cgi-user NAME; root itself
 // only when asked for with --cgi-user root. A porta that is not root cannot
 // switch users: programs run as porta's own user.
 
 import { accessSync, constants, readFileSync, type Stats, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { getPriority, userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import type { RunAs } from './launcher';
 
@@ -113,4 +113,12 @@ export function unreachableFolder(user: RunAs, dir: string): string | null {
     if (!ok) return folder;
   }
   return null;
+}
+
+/** porta's own niceness, read once: programs run --cgi-nice above it (setpriority sets a value, it does not add). */
+let ownNice: number | null = null;
+
+export function programNice(added: number): number {
+  ownNice ??= getPriority();
+  return Math.min(19, ownNice + added);
 }
