@@ -78,7 +78,11 @@ function primary(settings: Settings, rootGiven: boolean): void {
       // SIGHUP: the command line (and its --config file) read again for the new workers' count.
       reload: () => {
         const again = parseCommandLine(process.argv.slice(2));
-        return again.kind === 'serve' ? again.settings : settings;
+        if (again.kind !== 'serve') return settings;
+        // Said as at start-up, before a worker is forked to fail on it.
+        const problem = rootProblem(again.settings.root, again.rootGiven);
+        if (problem !== null) throw new Error(problem);
+        return again.settings;
       },
     },
   );

@@ -10,7 +10,13 @@ export type FromWorker =
   | { type: 'fatal'; message: string }
   /** The status page asks for every worker's stats; `id` matches the answer. */
   | { type: 'status?'; id: number }
-  | { type: 'stats'; id: number; stats: ServerStats };
+  | { type: 'stats'; id: number; stats: ServerStats }
+  /** Drained, its listeners closed: it exits once the primary answers 'bye' (see worker.ts). */
+  | { type: 'drained' }
+  /** Ready to listen (--balance shared): the primary answers 'bind', or with its listeners. */
+  | { type: 'listeners?' }
+  /** One of the sockets this worker bound when told 'bind', sent with the message for the primary to hold. */
+  | { type: 'listener'; index: number; count: number };
 
 /** Primary → worker. */
 export type ToWorker =
@@ -21,6 +27,12 @@ export type ToWorker =
   /** SIGUSR1: reopen the log files. */
   | { type: 'reopen' }
   | { type: 'stats?'; id: number }
+  /** The answer to 'drained': nothing more is on its way to the worker. */
+  | { type: 'bye' }
+  /** The primary holds no listeners yet: bind the addresses, and send the sockets back. */
+  | { type: 'bind' }
+  /** One of the primary's listening sockets, sent with the message: listen on it. */
+  | { type: 'listener'; index: number; count: number }
   | { type: 'status'; id: number; workers: ServerStats[] };
 
 export function isFromWorker(message: unknown): message is FromWorker {

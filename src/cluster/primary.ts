@@ -11,6 +11,7 @@
 // them), so a port is never closed while workers come and go.
 
 import cluster, { type Worker } from 'node:cluster';
+import { Socket } from 'node:net';
 import type { Settings } from '../config';
 import type { Listening, ServerStats } from '../server';
 import { type FromWorker, isFromWorker, type ToWorker } from './messages';
@@ -32,6 +33,23 @@ interface WorkerInfo {
   /** Asked to drain: its exit is expected. */
   leaving: boolean;
   startedAt: number;
+  /** The addresses it was started to serve (listenKey): which listeners it may be given. */
+  listenKey: string;
+}
+
+/** --balance shared: the listening sockets the primary holds, and the addresses they were bound for. */
+interface HeldListeners {
+  key: string;
+  handles: object[];
+}
+
+/** What a worker binds, from its settings: workers started with equal keys share the listeners. */
+function listenKey(settings: Settings): string {
+  return JSON.stringify([settings.hosts, settings.port, settings.listenFds]);
+}
+
+function closeHandle(handle: object): void {
+  (handle as { close?: () => void }).close?.();
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -75,17 +93,89 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
   let announced = false;
   let backoffMs = BACKOFF_MIN_MS;
   let statsId = 0;
+  /** The generation a SIGHUP started that does not listen yet; null when none. */
+  let starting: number | null = null;
+  let restartAgain = false;
 
   const send = (info: WorkerInfo, message: ToWorker): void => {
     if (info.worker.isConnected()) info.worker.send(message);
   };
 
+  // --balance shared: the listening sockets, held here for as long as the
+  // primary runs (see listenAsTold in worker.ts), given to every worker that
+  // asks; the first worker for a set of addresses binds them (`binder`), the
+  // others asking meanwhile wait. Sockets systemd passed are held from the start.
+  let held: HeldListeners | null = null;
+  if (settings.balance === 'shared' && settings.listenFds.length > 0) {
+    held = { key: listenKey(settings), handles: settings.listenFds.map(inheritedHandle) };
+  }
+  let binder: WorkerInfo | null = null;
+  let arriving: object[] = [];
+  const waitingForListeners: WorkerInfo[] = [];
+
+  const giveListeners = (info: WorkerInfo): void => {
+    if (!workers.has(info.worker.id)) return;
+    if (held !== null && held.key === info.listenKey) {
+      const count = held.handles.length;
+      for (const [index, handle] of held.handles.entries()) {
+        if (info.worker.isConnected()) info.worker.send({ type: 'listener', index, count }, handle as never);
+      }
+      return;
+    }
+    if (binder !== null && workers.has(binder.worker.id)) return void waitingForListeners.push(info);
+    binder = info;
+    arriving = [];
+    send(info, { type: 'bind' });
+  };
+
+  /** The binder sent one of its sockets: once all are here, they are held, and the workers waiting get them. */
+  const takeListener = (info: WorkerInfo, index: number, count: number, handle: unknown): void => {
+    if (info !== binder || typeof handle !== 'object' || handle === null) return;
+    arriving[index] = handle;
+    if (arriving.filter((h) => h !== undefined).length < count) return;
+    // Addresses changed at a SIGHUP: the old sockets close here (their old workers hold their own until they drain).
+    for (const old of held?.handles ?? []) closeHandle(old);
+    held = { key: info.listenKey, handles: arriving };
+    binder = null;
+    arriving = [];
+    for (const next of waitingForListeners.splice(0)) giveListeners(next);
+  };
+
+  /** A worker gone (or failed) before it had listeners: if it was binding, the next one waiting binds. */
+  const forgetListenerWait = (info: WorkerInfo): void => {
+    const at = waitingForListeners.indexOf(info);
+    if (at >= 0) waitingForListeners.splice(at, 1);
+    if (binder !== info) return;
+    binder = null;
+    for (const orphan of arriving) if (orphan !== undefined) closeHandle(orphan);
+    arriving = [];
+    const next = waitingForListeners.shift();
+    if (next !== undefined) giveListeners(next);
+  };
+
   const fork = (gen: number): void => {
     const worker = cluster.fork({ PORTA_WORKER_GENERATION: String(gen) });
-    const info: WorkerInfo = { worker, generation: gen, listening: false, leaving: false, startedAt: Date.now() };
+    const info: WorkerInfo = {
+      worker,
+      generation: gen,
+      listening: false,
+      leaving: false,
+      startedAt: Date.now(),
+      listenKey: listenKey(settings),
+    };
     workers.set(worker.id, info);
-    worker.on('message', (message: unknown) => {
-      if (isFromWorker(message)) onMessage(info, message);
+    worker.on('message', (message: unknown, handle: unknown) => {
+      if (!isFromWorker(message)) return;
+      if (message.type === 'listener') return takeListener(info, message.index, message.count, handle);
+      onMessage(info, message);
+    });
+    // A message to a worker whose channel just closed (node:cluster's own,
+    // after a disconnect; ours are checked) fails with EPIPE as an 'error' on
+    // the Worker: heard by no one, it ended the primary, and every worker
+    // with it (a reviewer's SIGHUPs sent back to back). The worker's exit,
+    // which follows, is what the primary acts on.
+    worker.on('error', (err: Error) => {
+      events.log(`worker ${worker.id} (pid ${worker.process.pid ?? '?'}): ${err.message}`);
     });
   };
 
@@ -101,6 +191,9 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
           events.ready(message);
         }
         retireOlderThan(info.generation);
+        if ([...workers.values()].every((w) => w.generation !== info.generation || w.listening)) {
+          restartSettled(info.generation);
+        }
         return;
       case 'fatal':
         if (stopping) return;
@@ -115,6 +208,8 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
               w.worker.process.kill('SIGKILL');
             }
           }
+          restartAgain = false; // what failed would fail again; a new SIGHUP tries anew
+          restartSettled(info.generation);
           return;
         }
         stopping = true;
@@ -125,6 +220,14 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
         return void collectStats().then((all) => send(info, { type: 'status', id: message.id, workers: all }));
       case 'stats':
         return; // answered through collectStats' listener
+      case 'listeners?':
+        return giveListeners(info);
+      case 'listener':
+        return; // with its socket, in fork's listener
+      case 'drained':
+        // Everything sent to this worker before now, node:cluster's handing
+        // over of connections included, reaches it before this answer.
+        return send(info, { type: 'bye' });
     }
   };
 
@@ -168,6 +271,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     const info = workers.get(worker.id);
     workers.delete(worker.id);
     if (info === undefined) return;
+    forgetListenerWait(info);
     if (stopping) {
       if (workers.size === 0) process.exit(exitCode);
       return;
@@ -197,6 +301,9 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
       return;
     }
     stopping = true;
+    // Every worker stops accepting; with these gone too, the ports close.
+    for (const handle of held?.handles ?? []) closeHandle(handle);
+    held = null;
     if (signal === 'SIGINT') process.stdout.write('\nKeyboard interrupt received, exiting.\n');
     else
       events.log(
@@ -217,20 +324,64 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
+  /**
+   * SIGHUP: a new generation. One at a time: a SIGHUP while one is starting
+   * is remembered, and the next restart (reading the flags and code as they
+   * are then) begins once that generation listens, so a burst of signals
+   * costs two restarts, not a fork per signal.
+   */
+  const restart = (): void => {
     if (stopping) return;
+    if (starting !== null) {
+      if (!restartAgain) events.log('SIGHUP: a restart is under way; another follows once its workers listen');
+      restartAgain = true;
+      return;
+    }
+    let next: Settings;
     try {
-      settings = events.reload();
+      // Sockets systemd passed stay what is served: they are not on the command line.
+      next = { ...events.reload(), listenFds: settings.listenFds };
+      refuseUnchangeable(settings, next);
     } catch (err) {
       return events.log(`SIGHUP: the flags are refused (${(err as Error).message}); the running workers stay`);
     }
+    settings = next;
     generation++;
+    starting = generation;
     events.log(`SIGHUP: starting ${settings.workers} new worker(s); the old ones drain once they listen`);
     for (let i = 0; i < settings.workers; i++) fork(generation);
-  });
+  };
+  /** The generation `gen` listens, or failed to start: a SIGHUP that came meanwhile is acted on now. */
+  const restartSettled = (gen: number): void => {
+    if (starting !== gen) return;
+    starting = null;
+    if (restartAgain) {
+      restartAgain = false;
+      restart();
+    }
+  };
+  process.on('SIGHUP', restart);
   process.on('SIGUSR1', () => {
     for (const w of workers.values()) send(w, { type: 'reopen' });
   });
 
   for (let i = 0; i < settings.workers; i++) fork(generation);
+}
+
+/**
+ * Flags a restart cannot change: the scheduling policy is node:cluster's,
+ * fixed at the first fork, and --workers 0 means no primary at all. Refused
+ * with the reason, as a file that does not parse is.
+ */
+function refuseUnchangeable(now: Settings, next: Settings): void {
+  if (next.balance !== now.balance) {
+    throw new Error(`--balance ${next.balance} takes effect only when porta starts (it is ${now.balance})`);
+  }
+  if (next.workers === 0) throw new Error('--workers 0 (no primary) takes effect only when porta starts');
+}
+
+/** A socket systemd passed (fd 3 onwards) as a libuv handle to send to workers; never read or accepted from here. */
+function inheritedHandle(fd: number): object {
+  const socket = new Socket({ fd, readable: false, writable: false });
+  return (socket as unknown as { _handle: object })._handle;
 }

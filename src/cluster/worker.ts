@@ -7,12 +7,14 @@
 import cluster from 'node:cluster';
 import type { Settings } from '../config';
 import { effectiveParserKind } from '../http/parser';
-import { createPorta, type Porta, type ServerStats } from '../server';
+import { createPorta, type Listening, type Porta, type ServerStats } from '../server';
 import { type FromWorker, isToWorker, type ToWorker } from './messages';
 import { dropPrivileges } from './privileges';
 
 /** Longer than the primary's own wait for every worker's numbers. */
 const STATUS_WAIT_MS = 2000;
+/** A drained worker waits this long at most for the primary's 'bye' (a primary gone or stuck). */
+const BYE_WAIT_MS = 1000;
 
 export interface WorkerOptions {
   settings: Settings;
@@ -40,12 +42,29 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
     if (draining) return;
     draining = true;
     void porta.close(graceMs).then(() => {
-      cluster.worker?.disconnect();
-      process.exit(0);
+      // With --balance round-robin the primary accepts and hands each
+      // connection over by message. One it sent before it learnt that this
+      // worker's listener closed is still on its way; exiting before it
+      // arrives (and is refused, so that the primary deals it to another
+      // worker) left that client hung in the primary. The channel keeps
+      // order: once 'bye' is here, nothing else is on its way.
+      tell({ type: 'drained' });
+      byeTimer = setTimeout(leave, BYE_WAIT_MS);
     });
   };
-  const onMessage = (message: ToWorker): void => {
+  let byeTimer: NodeJS.Timeout | null = null;
+  const leave = (): void => {
+    if (byeTimer !== null) clearTimeout(byeTimer);
+    cluster.worker?.disconnect();
+    process.exit(0);
+  };
+  /** Waiting for the primary's answer to 'listeners?' (--balance shared). */
+  let onListeners: ((message: ToWorker, handle: unknown) => void) | null = null;
+  const onMessage = (message: ToWorker, handle: unknown): void => {
     switch (message.type) {
+      case 'bind':
+      case 'listener':
+        return onListeners?.(message, handle);
       case 'drain':
         return drain(message.graceMs);
       case 'exit':
@@ -53,6 +72,8 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
         return process.exit(1);
       case 'reopen':
         return porta?.reopenLogs();
+      case 'bye':
+        return leave();
       case 'stats?':
         if (porta !== null) tell({ type: 'stats', id: message.id, stats: porta.stats() });
         return;
@@ -64,9 +85,43 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
       }
     }
   };
-  process.on('message', (message: unknown) => {
-    if (isToWorker(message)) onMessage(message);
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (isToWorker(message)) onMessage(message, handle);
   });
+
+  /**
+   * --balance shared: the listening sockets are the primary's, held for as
+   * long as it runs, so that no worker's death or restart closes a port
+   * (node:cluster's own shared sockets close when their last worker leaves:
+   * with one worker, each of its deaths refused connections until the next
+   * one listened, and an inherited socket was closed for good). The first
+   * worker binds and sends its sockets to the primary; every other one
+   * listens on the primary's. --balance round-robin: node:cluster's way.
+   */
+  const listenAsTold = (server: Porta): Promise<Listening[]> => {
+    if (settings.balance !== 'shared') return server.listen();
+    return new Promise((resolve, reject) => {
+      const got: object[] = [];
+      onListeners = (message, handle) => {
+        if (message.type === 'bind') {
+          onListeners = null;
+          server.listen(true).then((listening) => {
+            const handles = server.listenerHandles();
+            for (const [index, h] of handles.entries()) {
+              if (process.connected) process.send?.({ type: 'listener', index, count: handles.length }, h as never);
+            }
+            resolve(listening);
+          }, reject);
+        } else if (message.type === 'listener' && typeof handle === 'object' && handle !== null) {
+          got[message.index] = handle;
+          if (got.filter((h) => h !== undefined).length < message.count) return;
+          onListeners = null;
+          server.listenOn(got).then(resolve, reject);
+        }
+      };
+      tell({ type: 'listeners?' });
+    });
+  };
   process.on('SIGINT', () => undefined); // the primary decides
   // A SIGTERM sent to the whole group (systemd's KillMode=control-group): drain too.
   process.on('SIGTERM', () => drain(settings.limits.graceMs));
@@ -93,7 +148,7 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
           tell({ type: 'status?', id });
         }),
     });
-    const listening = await server.listen();
+    const listening = await listenAsTold(server);
     if (settings.user !== null) dropPrivileges(settings.user);
     const parser = effectiveParserKind(settings.parser);
     tell({ type: 'listening', listening, cgiUser: server.cgiUser, cgiLauncher: server.cgiLauncher, parser });

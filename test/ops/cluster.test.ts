@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../../src/cluster/primary';
 import { processesIn } from '../chaos/probe';
-import { CLI, procStat, type RunningCli, startCli, uidOf, waitUntil } from '../helpers/cli';
+import { CLI, childrenOf, procStat, type RunningCli, startCli, uidOf, waitUntil } from '../helpers/cli';
 import { KeepAliveClient, type Outcome } from '../helpers/http-client';
-import { sleep, tempDir } from '../helpers/porta';
+import { getOnce, sleep, tempDir } from '../helpers/porta';
 
 const site = tempDir('porta-ops-');
 t.teardown(site.remove);
@@ -195,6 +195,118 @@ t.test('SIGHUP under keep-alive and CGI load: new workers, old ones drain, nothi
   t.match(porta.stderr(), /SIGHUP: starting 2 new worker\(s\)/, 'the restart is logged');
 });
 
+// Regressions from an operations review: SIGHUPs sent back to back killed
+// the primary (an EPIPE 'error' event on a Worker, from node:cluster's own
+// message to a worker whose channel had closed), and with --balance
+// round-robin a worker that drained and exited at once left connections the
+// primary had just handed to it hung in the primary, unread.
+t.test(
+  'SIGHUPs back to back under fresh connections (round-robin): one restart at a time, no client lost',
+  async (t) => {
+    const porta = await startCli(t, [...BASE, '--workers', '1', '--balance', 'round-robin', '--grace', '2']);
+    t.ok(await waitUntil(() => porta.workers().length === 1), 'one worker');
+    let stop = false;
+    const outcomes = { ok: 0, failed: [] as string[] };
+    const loop = async (): Promise<void> => {
+      while (!stop) {
+        const r = await getOnce(porta.port, '/file.bin');
+        if (r?.status === 200 && r.body.equals(FILE)) outcomes.ok++;
+        else outcomes.failed.push(r === undefined ? 'no answer within 5 s, or an empty one' : `status ${r.status}`);
+      }
+    };
+    const loops = Array.from({ length: 3 }, () => loop());
+    for (let burst = 0; burst < 8; burst++) {
+      await sleep(400);
+      for (let i = 0; i < 3; i++) porta.signal('SIGHUP');
+    }
+    await sleep(1500);
+    stop = true;
+    await Promise.all(loops);
+    t.equal(porta.exit, null, 'the primary is alive');
+    t.ok(await waitUntil(() => porta.workers().length === 1, 10_000), 'one worker again once the old ones drained');
+    t.ok(outcomes.ok > 100, `${outcomes.ok} answers, each checked byte for byte`);
+    t.same(outcomes.failed, [], 'none hung, none closed unanswered, none refused');
+    t.notMatch(porta.stderr(), /Unhandled|EPIPE/, 'no error event went unheard');
+    porta.signal('SIGTERM');
+    t.same(await porta.exited, { code: 0, signal: null }, 'SIGTERM: exit 0');
+  },
+);
+
+t.test('SIGHUP re-reads --config: what cannot apply is refused with the reason, and the workers stay', async (t) => {
+  const conf = join(site.dir, 'porta.conf');
+  writeFileSync(conf, `-d ${site.dir}\n`);
+  const porta = await startCli(t, ['--config', conf, '-b', '127.0.0.1', '--port', '0', '--quiet']);
+  t.ok(await waitUntil(() => porta.workers().length === 1), 'one worker');
+  const first = porta.workers();
+  const refused = async (text: string, reason: RegExp, what: string): Promise<void> => {
+    writeFileSync(conf, text);
+    const before = porta.stderr().length;
+    porta.signal('SIGHUP');
+    t.ok(
+      await waitUntil(() => /the flags are refused/.test(porta.stderr().slice(before))),
+      `${what}: refused at once, no worker forked`,
+    );
+    t.match(porta.stderr().slice(before), reason, `${what}: the reason given`);
+    t.same(porta.workers(), first, `${what}: the same worker serves`);
+  };
+  await refused('--no-such-flag\n', /no-such-flag/, 'an unknown flag');
+  await refused(
+    `-d ${site.dir}\n--balance round-robin\n`,
+    /--balance round-robin takes effect only when porta starts/,
+    '--balance',
+  );
+  await refused(`-d ${site.dir}\n--workers 0\n`, /--workers 0 .* only when porta starts/, '--workers 0');
+  await refused(
+    '-d /nonexistent-porta-root\n',
+    /folder '\/nonexistent-porta-root' not found/,
+    'a root that is not there',
+  );
+  t.notMatch(porta.stderr(), /\n\s+at /, 'no stack trace anywhere');
+  t.ok(isFile(await new KeepAliveClient(porta.port).get('/file.bin')), 'still served');
+  writeFileSync(conf, `-d ${site.dir}\n--workers 2\n`);
+  porta.signal('SIGHUP');
+  t.ok(
+    await waitUntil(() => porta.workers().length === 2 && porta.workers().every((pid) => !first.includes(pid)), 15_000),
+    'a good file: two new workers, the old one drained',
+  );
+  porta.signal('SIGTERM');
+  t.same(await porta.exited, { code: 0, signal: null }, 'SIGTERM: exit 0');
+});
+
+t.test('--workers 1: its worker killed under fresh connections, no connection is refused meanwhile', async (t) => {
+  // node:cluster closes a shared listening socket when its last worker
+  // leaves: with one worker, each death refused connections for the
+  // 100-300 ms until the replacement listened. The primary holds the sockets now.
+  const porta = await startCli(t, [...BASE, '--workers', '1']);
+  t.ok(await waitUntil(() => porta.workers().length === 1), 'one worker');
+  const victim = porta.workers()[0] as number;
+  let stop = false;
+  const seen = { ok: 0, refused: 0, other: 0 };
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        const r = await getOnce(porta.port, '/file.bin');
+        if (r?.status === 200 && r.body.equals(FILE)) seen.ok++;
+        else seen.other++; // cut by the death: a connection the dying worker had accepted
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') seen.refused++;
+        else seen.other++;
+      }
+    }
+  };
+  const loops = [loop(), loop()];
+  await sleep(300);
+  process.kill(victim, 'SIGKILL');
+  t.ok(await waitUntil(() => porta.workers().length === 1 && !porta.workers().includes(victim), 10_000), 'replaced');
+  await sleep(300);
+  stop = true;
+  await Promise.all(loops);
+  t.equal(seen.refused, 0, `no connection refused (${seen.ok} answered, ${seen.other} cut by the death)`);
+  t.ok(seen.other <= 2, 'at most the connections the dying worker held were cut');
+  porta.signal('SIGTERM');
+  t.same(await porta.exited, { code: 0, signal: null }, 'SIGTERM: exit 0');
+});
+
 t.test('systemd socket activation: the inherited socket is served, and kept through a restart', async (t) => {
   // A stand-in for systemd: it holds a listening socket, then for two
   // generations forks, puts the socket at fd 3 with LISTEN_FDS=1 and
@@ -227,6 +339,16 @@ t.test('systemd socket activation: the inherited socket is served, and kept thro
   t.match(holder.stdout(), /on 1 inherited socket/, 'and says so');
   t.ok(isFile(await new KeepAliveClient(socketPort).get('/file.bin')), 'served');
   const generation1 = Number(/started 1 (\d+)/.exec(holder.stdout())?.[1]);
+  // Its only worker dies: the replacement serves the same inherited socket
+  // (regression: node:cluster closed it with its last worker, and the
+  // replacement could not listen: the server served nothing any more).
+  const worker1 = childrenOf(generation1)[0] as number;
+  process.kill(worker1, 'SIGKILL');
+  t.ok(
+    await waitUntil(() => childrenOf(generation1).some((pid) => pid !== worker1), 10_000),
+    'its worker, killed, is replaced',
+  );
+  t.ok(isFile(await new KeepAliveClient(socketPort).get('/file.bin')), 'and the inherited socket is still served');
   process.kill(generation1, 'SIGTERM');
   t.ok(await waitUntil(() => /exited 1/.test(holder.stdout())), 'the first porta stopped');
   // No porta runs now: the connection waits in the socket's backlog for the next one.
