@@ -39,8 +39,17 @@ export interface Porta {
   readonly cgiLauncher: string;
   /** Who CGI programs run as, in words. */
   readonly cgiUser: string;
-  /** Bind every address (or take the inherited sockets); the first with port 0 picks the port the others share. */
-  listen(): Promise<Listening[]>;
+  /**
+   * Bind every address (or take the inherited sockets); the first with port 0
+   * picks the port the others share. `exclusive`: the sockets are this
+   * process's own, not node:cluster's shared ones (a worker whose primary
+   * holds the listeners, see cluster/primary.ts).
+   */
+  listen(exclusive?: boolean): Promise<Listening[]>;
+  /** Listen on sockets another process bound and passed over IPC (libuv TCP handles), in order. */
+  listenOn(handles: readonly object[]): Promise<Listening[]>;
+  /** The listening sockets' handles, to pass to the primary over IPC. */
+  listenerHandles(): object[];
   /**
    * Stop gracefully: accept nothing more, close idle connections now, let
    * answers in flight finish within `graceMs`, then stop programs (TERM, then
@@ -186,7 +195,21 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
     connections,
     cgiLauncher: handlers.launcher.kind,
     cgiUser: handlers.cgiUser,
-    async listen() {
+    async listenOn(handles) {
+      const listening: Listening[] = [];
+      for (const [i, handle] of handles.entries()) {
+        const server = makeServer();
+        const bound = await bindHandle(server, handle);
+        server.on('error', (err) => log.error(`listener ${i}: ${err.message}`));
+        servers.push(server);
+        listening.push({ ...bound, url: urlOf(secure, bound.address, bound.port) });
+      }
+      return listening;
+    },
+    listenerHandles() {
+      return servers.map((server) => (server as unknown as { _handle: object })._handle);
+    },
+    async listen(exclusive = false) {
       const listening: Listening[] = [];
       // Sockets a supervisor opened for us (systemd's socket activation): served as they are.
       for (const fd of settings.listenFds) {
@@ -201,7 +224,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
       for (const host of settings.hosts) {
         const server = makeServer();
         try {
-          const bound = await bind(server, host, port);
+          const bound = await bind(server, host, port, exclusive);
           port = bound.port;
           // Errors once listening (EMFILE on accept, say) are logged; a failure to
           // bind is the caller's to say, once.
@@ -279,10 +302,27 @@ function bindFd(server: Server, fd: number): Promise<{ address: string; port: nu
   });
 }
 
-function bind(server: Server, host: string, port: number): Promise<{ address: string; port: number }> {
+function bindHandle(server: Server, handle: object): Promise<{ address: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new ListenError('EBADF', `a listener from the primary: ${err.message}`)));
+    // A TCP handle: listened on exclusively, even in a cluster worker.
+    server.listen(handle, () => {
+      const addr = server.address();
+      if (addr === null || typeof addr === 'string') return reject(new ListenError('EBADF', 'not a TCP listener'));
+      resolve({ address: addr.address, port: addr.port });
+    });
+  });
+}
+
+function bind(
+  server: Server,
+  host: string,
+  port: number,
+  exclusive: boolean,
+): Promise<{ address: string; port: number }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, exclusive }, () => {
       server.off('error', reject);
       const addr = server.address();
       if (addr === null || typeof addr === 'string') return reject(new Error('no address'));
