@@ -173,7 +173,10 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
         if (reader.begun) return this.#enter('readingHead', 'llhttp: a request began');
         if (this.#canParse()) return this.#parse();
         // Answers may still be queued: FIN after them. A keep-alive that timed out just goes.
-        if (this.#shutdown) return this.#close(SERVER_STOPPING);
+        // A connection that has sent nothing yet was accepted to be served
+        // (its request may be on its way): it gets its one answer, with
+        // Connection: close, or the idle timeout, within the grace.
+        if (this.#shutdown && this.#reader.requests > 0) return this.#close(SERVER_STOPPING);
         if (this.#peerEnded) return this.#close('the client closed its side (FIN): no more requests');
         if (this.#timedOut) return this.#destroy('the keep-alive timeout passed');
         return;
