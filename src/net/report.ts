@@ -159,7 +159,12 @@ export class ConnectionReport {
 
   error(request: LoggedRequest | null, message: string): void {
     const about = request === null ? '' : ` "${request.method} ${request.target}"`;
-    this.#log.error(`${this.peer.remoteAddress}:${this.peer.remotePort}${about}: ${message}`);
+    // A client that reset at once may be gone before its address could be read (getpeername: ENOTCONN).
+    const who =
+      this.peer.remotePort === 0
+        ? 'a client gone before its address was read'
+        : `${this.peer.remoteAddress}:${this.peer.remotePort}`;
+    this.#log.error(`${who}${about}: ${message}`);
   }
 }
 
