@@ -78,7 +78,7 @@ t.test('a folder named with dot segments is redirected to its plain name (RFC 39
   t.equal((await get('/files/sub/../sub/a.txt'))?.body.toString(), 'a\n', 'a file through dot segments is served');
 });
 
-t.test("a folder's listing has no validators: If-Match fails unless \"*\" (RFC 9110 §13.1.1)", async (t) => {
+t.test('a folder\'s listing has no validators: If-Match fails unless "*" (RFC 9110 §13.1.1)', async (t) => {
   const { get } = await site(t);
   t.equal((await get('/files/', 'If-Match: "abc"\r\n'))?.status, 412, 'a tag: 412 (regression: 200)');
   t.equal((await get('/files/', 'If-Match: W/"abc", "def"\r\n'))?.status, 412, 'a list of tags: 412');
