@@ -12,6 +12,7 @@ import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
 import { Handshakes } from './net/handshakes';
+import { createTlsListener, type ProxiedClient } from './net/tls-listener';
 import type { WorkerStatus } from './ops/status';
 import { type TraceEvent, Tracer } from './trace';
 
@@ -110,14 +111,15 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   };
 
   const counts = { accepted: 0, refused: 0 };
-  const accept = (socket: Socket): void => {
+  /** `client`: what a PROXY header read before TLS said (tls-listener.ts); undefined: none was. */
+  const accept = (socket: Socket, client?: ProxiedClient): void => {
     if (connections.size >= settings.limits.maxConnections) {
       counts.refused++;
       socket.destroy();
       return;
     }
     counts.accepted++;
-    connections.add(new Connection(socket, ctx));
+    connections.add(new Connection(socket, ctx, client));
   };
   const startedAt = Date.now();
 
@@ -127,21 +129,17 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
   const makeServer = (): Server => {
     if (tlsOptions === null) return createPlainServer({ noDelay: true, allowHalfOpen: true }, accept);
-    const server = tls().createServer({ ...tlsOptions, noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
-      handshakes.settled(socket);
-      accept(socket);
-    });
-    server.on('connection', (raw: Socket) => {
-      if (connections.size + handshakes.size >= settings.limits.maxConnections) {
+    return createTlsListener({
+      tls: tlsOptions,
+      handshakes,
+      full: () => connections.size + handshakes.size >= settings.limits.maxConnections,
+      refuse: (raw) => {
         counts.refused++;
         raw.destroy();
-        return;
-      }
-      handshakes.begin(raw);
+      },
+      accept,
+      proxy: settings.proxyProtocol ? { trusted: ctx.trusted, log: (m) => log.error(m) } : null,
     });
-    // A plaintext request or a failed handshake: that socket is closed, nothing else.
-    server.on('tlsClientError', (_err: Error, socket: Socket) => handshakes.settled(socket));
-    return server;
   };
   const servers: Server[] = [];
 

@@ -48,12 +48,15 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   #advancing = false;
   #again = false;
 
-  constructor(socket: ConnectionSocket, ctx: ConnectionContext) {
+  /** `proxied`: the client a PROXY header read before TLS named (undefined: the reader reads one, if any). */
+  constructor(socket: ConnectionSocket, ctx: ConnectionContext, proxied?: { address: string; port: number } | null) {
     this.socket = socket;
     this.#ctx = ctx;
     this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
+    if (proxied) Object.assign(this.#report.peer, { remoteAddress: proxied.address, remotePort: proxied.port });
     const { parser, limits, proxyProtocol } = ctx.settings;
-    this.#reader = new RequestReader(this, this.#report, parser, limits, ctx.trusted, proxyProtocol);
+    const readProxy = proxyProtocol && proxied === undefined;
+    this.#reader = new RequestReader(this, this.#report, parser, limits, ctx.trusted, readProxy);
     listenTo(socket, this);
   }
 

@@ -21,6 +21,11 @@ export class Handshakes {
     return this.#pending.size;
   }
 
+  /** Is a handshake (or the PROXY header before it) awaited on `raw`? */
+  has(raw: Socket): boolean {
+    return this.#pending.has(raw);
+  }
+
   /** The TLS server's 'connection': a handshake begins on `raw`. */
   begin(raw: Socket): void {
     const timer = setTimeout(() => {

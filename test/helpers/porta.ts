@@ -2,6 +2,7 @@
 // writes exact bytes and returns exact bytes. Protocol tests use nothing else.
 
 import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -257,4 +258,30 @@ export async function getOnce(port: number, target: string): Promise<ParsedRespo
     timeoutMs: 5000,
   });
   return parseResponses(data)[0];
+}
+
+/** A self-signed certificate for localhost and 127.0.0.1 in `dir` (openssl, which make test-deps installs). */
+export function selfSignedCertificate(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+    ].concat(['-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']),
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
 }

@@ -11,9 +11,10 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { readProxyHeader, type ProxyHeader } from '../../src/net/proxy-protocol';
-import { parseResponses, sleep, tempDir } from '../helpers/porta';
+import { parseResponses, selfSignedCertificate, sleep, tempDir } from '../helpers/porta';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli.js');
 
@@ -412,7 +413,8 @@ function remote(data: Buffer): string[] {
 
 const GET_ADDR = 'GET /cgi-bin/addr.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
-t.test('over a real porta (--proxy-protocol --trust-proxy 127.0.0.1)', async (t) => {
+/** A root whose cgi-bin/addr.sh says REMOTE_ADDR and REMOTE_PORT. */
+function addrSite(t: Test): string {
   const { dir, remove } = tempDir('porta-proxy-');
   t.teardown(remove);
   mkdirSync(join(dir, 'cgi-bin'), { mode: 0o755 });
@@ -421,6 +423,11 @@ t.test('over a real porta (--proxy-protocol --trust-proxy 127.0.0.1)', async (t)
     '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n%s %s\\n" "$REMOTE_ADDR" "$REMOTE_PORT"\n',
     { mode: 0o755 },
   );
+  return dir;
+}
+
+t.test('over a real porta (--proxy-protocol --trust-proxy 127.0.0.1)', async (t) => {
+  const dir = addrSite(t);
   writeFileSync(join(dir, 'hello.txt'), 'hello\n', { mode: 0o644 });
   // Pipe mode: a CGI answer can keep the connection alive (socket mode hands the socket over).
   const server = await startCli(t, dir, [
@@ -577,4 +584,52 @@ t.test('over a real porta (--proxy-protocol --trust-proxy 127.0.0.1)', async (t)
     t.strictSame(remote((await converse(port, [line])).data), ['200 192.0.2.1 56324']);
     t.match(server.stderr(), /connection refused: PROXY header from 127\.0\.0\.2, not a trusted proxy/);
   });
+});
+
+// With TLS the PROXY header comes first on the wire, in the clear, before
+// the ClientHello (HAProxy's send-proxy, curl --haproxy-protocol). porta used
+// to look for it inside the TLS stream, so every such connection failed.
+t.test('over HTTPS: the PROXY header before the TLS handshake', async (t) => {
+  const dir = addrSite(t);
+  const { cert, key } = selfSignedCertificate(dir);
+  const server = await startCli(t, dir, [
+    '--proxy-protocol',
+    '--trust-proxy',
+    '127.0.0.1',
+    '--tls-cert',
+    cert,
+    '--tls-key',
+    key,
+  ]);
+  /** PROXY header `header` in the clear, then TLS, then GET_ADDR: the answer, or null if the connection failed. */
+  const ask = (header: Buffer | string): Promise<string | null> =>
+    new Promise((resolve) => {
+      const raw = connect({ port: server.port, host: '127.0.0.1' }, () => {
+        raw.write(header);
+        const secure = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' }, () => {
+          secure.write(GET_ADDR);
+        });
+        let text = '';
+        secure.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+        });
+        secure.on('error', () => resolve(null));
+        secure.on('close', () => resolve(text === '' ? null : text));
+      });
+      raw.on('error', () => resolve(null));
+    });
+  const answer = async (header: Buffer | string): Promise<string[]> => {
+    const text = await ask(header);
+    return text === null ? ['no answer'] : remote(Buffer.from(text, 'latin1'));
+  };
+  t.strictSame(
+    await answer('PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n'),
+    ['200 192.0.2.1 56324'],
+    'v1: the client the header names, over TLS',
+  );
+  const four = v2(PROXY, TCP4, ipv4Body([203, 0, 113, 7], [198, 51, 100, 2], 40001, 443));
+  t.strictSame(await answer(four), ['200 203.0.113.7 40001'], 'v2 as well');
+  t.equal(await ask('GET / HTTP/1.1\r\n\r\n'), null, 'no PROXY header: closed');
+  await sleep(100);
+  t.match(server.stderr(), /connection refused: no PROXY protocol header/, 'and the log says why');
 });

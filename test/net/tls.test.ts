@@ -6,11 +6,11 @@
 // come from `make test-deps`; without them this test fails and says so.
 
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { rawRequest, startPorta, tempDir } from '../helpers/porta';
+import { rawRequest, selfSignedCertificate, startPorta, tempDir } from '../helpers/porta';
 
 function have(program: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
@@ -39,29 +39,7 @@ t.test('HTTPS, end to end with curl', async (t) => {
   }
   const { dir, remove } = tempDir();
   t.teardown(remove);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedCertificate(dir);
   const root = join(dir, 'site');
   mkdirSync(join(root, 'cgi-bin'), { recursive: true });
   chmodSync(root, 0o755);
