@@ -73,6 +73,11 @@ export class CgiRelay {
     stdout.on('error', () => undefined); // the program's end of the pipe went away: 'end'/'close' follow
   }
 
+  /** Still reading stdout for an answer: the pipe has not reached EOF, and the answer is not settled. */
+  get reading(): boolean {
+    return !this.#outputEnded && this.#phase !== 'done' && !this.#exchange.gone;
+  }
+
   /** The program was reaped. */
   exited(status: ExitStatus): void {
     this.#exit = status;

@@ -249,8 +249,13 @@ export class CgiRun {
     this.#timer = setTimeout(
       this.#exchange.contain(() => {
         this.#stopped = 'timeout';
-        this.#exchange.logError(`${this.#label}: timed out after ${this.#ctx.limits.cgiTimeoutMs} ms, killed`);
+        this.#exchange.logError(
+          this.#reaped
+            ? `${this.#label}: its stdout was still open ${this.#ctx.limits.cgiTimeoutMs} ms after it started, held by a process it left behind: the answer is cut`
+            : `${this.#label}: timed out after ${this.#ctx.limits.cgiTimeoutMs} ms, killed`,
+        );
         this.#kill('SIGTERM');
+        if (this.#reaped) this.#child?.stdout?.destroy(); // our end of a pipe someone else holds
         // Pipe mode: 504 if nothing was sent yet, else the answer is cut short.
         if (this.#plan.mode === 'pipe') this.#fail(504, 'the program took too long');
       }),
@@ -389,8 +394,10 @@ export class CgiRun {
   }
 
   #finishRun(): void {
-    // The child, if any, has been reaped: its pid may be anyone's now.
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    // The child, if any, has been reaped: its pid may be anyone's now. Pipe
+    // mode: a process it left behind outside its group (setsid) may still
+    // hold stdout open; the timeout, kept, cuts that answer.
+    if (this.#timer !== null && this.#relay?.reading !== true) clearTimeout(this.#timer);
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     this.#stage = 'done';
     if (!this.#slotReleased) {

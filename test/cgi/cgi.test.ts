@@ -329,6 +329,31 @@ for (const { mode, spawn } of variants) {
       }
     });
 
+    t.test('a process left behind outside the group cannot hold the answer past the timeout', async (t) => {
+      // escape.py answers "started", leaves a setsid grandchild holding its
+      // stdout and exits. Pipe mode used to read on until that grandchild
+      // exited (30 s here; a reviewer's took 102 s with a 5 s timeout).
+      const pidFile = join(writable(root), `escape-${mode}`);
+      const started = Date.now();
+      const { data, closed } = await rawRequest(
+        port,
+        `GET /cgi-bin/escape.py?${pidFile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        { timeoutMs: 10_000 },
+      );
+      const took = Date.now() - started;
+      t.teardown(() => {
+        try {
+          process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      });
+      t.ok(closed, 'the connection closed');
+      t.ok(took < 5000, `within the timeout (1.5 s) and a little: ${took} ms`);
+      t.match(data.toString('latin1'), /started/, 'what the program sent arrived');
+      if (mode === 'pipe') t.notOk(data.toString('latin1').endsWith('0\r\n\r\n'), 'cut: no last chunk');
+    });
+
     t.test('a client that disconnects gets its program killed', async (t) => {
       const pidFile = join(writable(root), `gone-${mode}`);
       await rawRequest(port, `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 400 });
