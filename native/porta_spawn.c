@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -286,6 +287,39 @@ static napi_value KillGroup(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// becomeSubreaper() → 0 or errno. A program's descendants that outlive
+// their parent (a double fork, setsid: out of its process group, out of
+// killGroup's reach) are then re-parented to porta instead of init, where
+// porta can find them, kill them past the timeout and reap them
+// (src/cgi/orphans.ts). Called only by a serving process whose children are
+// all the addon's programs.
+static napi_value BecomeSubreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  int rc = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
+// reapChild(pid) → 1 if the child `pid` was a zombie and is now reaped, 0 if
+// it still runs, or -errno. For adopted processes only: a program started by
+// the addon is reaped by its own pidfd watcher.
+static napi_value ReapChild(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1], result;
+  int32_t pid = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, args[0], &pid) != napi_ok || pid <= 1) {
+    napi_throw_type_error(env, NULL, "reapChild(pid > 1)");
+    return NULL;
+  }
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) == 0 ? (si.si_pid == pid ? 1 : 0) : -errno;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 // lookupUser(name) → [uid, gid] or null: the passwd entry, on the loop
 // thread at start-up (getpwnam_r may read files or ask NSS).
 static napi_value LookupUser(napi_env env, napi_callback_info info) {
@@ -361,6 +395,8 @@ NAPI_MODULE_INIT() {
   export(env, exports, "spawn", Spawn);
   export(env, exports, "killGroup", KillGroup);
   export(env, exports, "lookupUser", LookupUser);
+  export(env, exports, "becomeSubreaper", BecomeSubreaper);
+  export(env, exports, "reapChild", ReapChild);
   export(env, exports, "sendfile", Sendfile);
   export(env, exports, "sendfileCancel", SendfileCancel);
   return exports;

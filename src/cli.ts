@@ -127,7 +127,7 @@ async function single(settings: Settings, rootGiven: boolean): Promise<void> {
   let porta: ReturnType<typeof createPorta>;
   let listening: Awaited<ReturnType<ReturnType<typeof createPorta>['listen']>>;
   try {
-    porta = createPorta({ ...settings, listenFds });
+    porta = createPorta({ ...settings, listenFds }, undefined, { adoptOrphans: true });
     listening = await porta.listen();
     if (settings.user !== null) dropPrivileges(settings.user);
   } catch (err) {

@@ -41,6 +41,13 @@ export interface HandlerOptions {
   status?: StatusSource;
   /** What the flow page shows live (--flow); null when nothing traces. */
   tracer?: Tracer | null;
+  /**
+   * The CLI's serving process, whose only children are its programs: it
+   * adopts and ends what they leave behind outside their groups (cgi/orphans.ts).
+   */
+  adoptOrphans?: boolean;
+  /** Where that is said at run time. */
+  logError?: (message: string) => void;
 }
 
 export function createHandlers(settings: Settings, options: HandlerOptions = {}): Handlers {
@@ -109,8 +116,13 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     staticFiles.serve(exchange, verdict);
   };
 
+  const orphans =
+    options.adoptOrphans === true && options.launcher === undefined
+      ? (launcher.adoptOrphans?.(limits.cgiTimeoutMs, options.logError ?? (() => undefined)) ?? null)
+      : null;
   const cgi: CgiHost = new CgiHost({
     root,
+    orphans,
     routing: { dirs: settings.cgiDirs, extensions: settings.cgiExtensions },
     interpreters: settings.cgiInterpreters,
     explicitInterpreters: settings.cgiExplicitInterpreters,

@@ -31,6 +31,8 @@ export interface PortaOptions {
   allStats?: () => Promise<ServerStats[]>;
   /** Every trace event, as the flow page gets them (tests): tracing is on with it. */
   traceListener?: (event: TraceEvent) => void;
+  /** The CLI's serving process: adopt and end what programs leave behind (cgi/orphans.ts). */
+  adoptOrphans?: boolean;
 }
 
 export interface Porta {
@@ -90,6 +92,8 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   const handlers = createHandlers(settings, {
     status: { all: options.allStats ?? (() => Promise.resolve([stats()])) },
     tracer,
+    adoptOrphans: options.adoptOrphans === true,
+    logError: (message) => log.error(message),
   });
   for (const note of handlers.notes) log.error(note);
   const connections = new Set<Connection>();
@@ -254,6 +258,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
           clearInterval(sweep);
           clearInterval(poll);
           clearTimeout(grace);
+          handlers.cgi.endOrphans();
           void log.close().then(resolve);
         };
         // The grace is over: programs still running get TERM (then KILL after
@@ -274,6 +279,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
     },
     killPrograms() {
       handlers.cgi.stopAll(true);
+      handlers.cgi.endOrphans();
       log.flush();
     },
   };

@@ -11,6 +11,7 @@ import type { HeaderList } from '../http/response';
 import type { DocumentRoot } from '../http/root';
 import { searchWords } from './env';
 import type { Launcher, RunAs } from './launcher';
+import type { OrphanSweeper } from './orphans';
 import { type CgiRouting, routeCgi } from './route';
 import { type CgiMode, CgiRun, type RunContext } from './run';
 import { Slots } from './slots';
@@ -33,6 +34,8 @@ export interface CgiSettings {
   launcher: Launcher;
   /** Who programs run as; null: porta's own user. */
   user: RunAs | null;
+  /** Ends what programs leave behind outside their groups; null where this process cannot adopt them. */
+  orphans: OrphanSweeper | null;
   sendFile(exchange: Exchange, path: string, status: number, headers: HeaderList): void;
   redirect(exchange: Exchange, location: string): void;
 }
@@ -62,6 +65,11 @@ export class CgiHost {
   /** The server stops: every program still running is sent TERM (KILL after the grace). */
   stopAll(now = false): void {
     for (const run of this.#runs) run.stop(now);
+  }
+
+  /** The server is done: what programs left behind outside their groups goes with it. */
+  endOrphans(): void {
+    this.#settings.orphans?.endAll();
   }
 
   /** Runs started and not yet reaped (a stopping server waits for them). */
@@ -126,6 +134,7 @@ export class CgiHost {
     const run: CgiRun = new CgiRun(exchange, plan, this.#runContext, () => {
       this.#runs.delete(run);
       this.#slots.release();
+      this.#settings.orphans?.programEnded();
     });
     const ticket = this.#slots.acquire(
       () => {

@@ -9,13 +9,14 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ExitStatus, LaunchedChild, Launcher, LaunchSpec } from './launcher';
+import { OrphanSweeper, type ReaperAddon } from './orphans';
 
 type Fds = [pid: number, stdin: number, stdout: number];
 type OnSpawn = (err: Error | null, fds: Fds | null) => void;
 type OnExit = (code: number | null, signal: number | null, notStarted?: Error) => void;
 type OnStderr = (chunk: Buffer | null) => void;
 
-export interface SpawnAddon {
+export interface SpawnAddon extends Partial<ReaperAddon> {
   /**
    * Starts the program. Returns [pid, stdinFd, stdoutFd] (-1 for stdin from
    * /dev/null, and for stdout in socket mode) when it was started within the
@@ -79,21 +80,32 @@ function nulBlock(entries: readonly string[]): string {
 }
 
 function nativeLauncher(addon: SpawnAddon): Launcher {
+  /** Programs started and not yet seen to exit: the orphan sweeper leaves them to their watchers. */
+  const programs = new Set<number>();
   return {
     kind: 'addon',
+    adoptOrphans(timeoutMs, log) {
+      if (addon.becomeSubreaper === undefined || addon.reapChild === undefined) return null;
+      const rc = addon.becomeSubreaper();
+      if (rc !== 0) return null;
+      return new OrphanSweeper(addon as ReaperAddon, timeoutMs, programs, log);
+    },
     launch(spec: LaunchSpec): Promise<LaunchedChild> {
       let resolveExit: (status: ExitStatus) => void = () => undefined;
       const exited = new Promise<ExitStatus>((done) => {
         resolveExit = done;
       });
-      const onExit: OnExit = (code, signal, notStarted) =>
+      const onExit: OnExit = (code, signal, notStarted) => {
+        programs.delete(started);
         resolveExit({
           code,
           signal: signal === null ? null : (signalNames.get(signal) ?? null),
           ...(notStarted === undefined ? {} : { notStarted }),
         });
+      };
       const sink = spec.stderr;
       const onStderr: OnStderr = (chunk) => (chunk === null ? sink.end() : sink.data(chunk));
+      let started = -1;
       const child = ([pid, stdinFd, stdoutFd]: Fds): LaunchedChild => ({
         pid,
         stdin: stdinFd >= 0 ? pipeEnd(stdinFd, 'write') : null,
@@ -102,10 +114,16 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
         kill: (signal) => void addon.killGroup(pid, constants.signals[signal]),
         groupAlive: () => addon.killGroup(pid, 0) === 0,
       });
+      /** The program runs: known as one of ours (not an orphan) until onExit. */
+      const running = (fds: Fds): LaunchedChild => {
+        started = fds[0];
+        programs.add(started);
+        return child(fds);
+      };
       return new Promise((resolve, reject) => {
         const onSpawn: OnSpawn = (err, fds) => {
           if (err !== null || fds === null) return reject(err ?? new Error('spawn failed'));
-          resolve(child(fds));
+          resolve(running(fds));
         };
         // The borrowed fd is dup'd within this call, in this turn.
         const fds = addon.spawn(
@@ -122,7 +140,7 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
           onExit,
           onStderr,
         );
-        if (fds !== undefined) resolve(child(fds));
+        if (fds !== undefined) resolve(running(fds));
       });
     },
   };

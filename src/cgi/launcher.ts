@@ -15,6 +15,7 @@
 //   the child's ends are closed in the parent right after the spawn.
 
 import type { Readable, Writable } from 'node:stream';
+import type { OrphanSweeper } from './orphans';
 
 export type StdoutTarget =
   | { kind: 'pipe' } // pipe mode: porta reads the program's output
@@ -90,4 +91,11 @@ export interface Launcher {
    * borrowed stdout fd is done with when this returns.
    */
   launch(spec: LaunchSpec): Promise<LaunchedChild>;
+  /**
+   * Make this process the subreaper of what its programs leave behind
+   * outside their groups, and return the sweeper that ends it (orphans.ts);
+   * null where that cannot be done. Only for a process whose children are
+   * all this launcher's programs (the CLI's serving process).
+   */
+  adoptOrphans?(timeoutMs: number, log: (message: string) => void): OrphanSweeper | null;
 }

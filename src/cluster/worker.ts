@@ -132,6 +132,7 @@ export function runWorker({ settings, isUserError }: WorkerOptions): void {
 
   const start = async (): Promise<Porta> => {
     const server = createPorta(settings, undefined, {
+      adoptOrphans: true,
       // The status page shows every worker: the primary gathers them.
       // (If the primary cannot answer in time, the page shows this worker alone.)
       allStats: () =>
