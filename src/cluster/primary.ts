@@ -7,8 +7,10 @@
 //                    flags and the code afresh), and once they listen the old
 //                    ones drain
 //   SIGUSR1          every worker reopens its log files (logrotate)
-// The listening sockets belong to the primary (cluster shares or deals
-// them), so a port is never closed while workers come and go.
+// The listening sockets belong to the primary, so a port is never closed
+// while workers come and go: with --balance shared it holds them itself (the
+// first worker binds and sends them over; node:cluster's own shared sockets
+// close with their last worker); with round-robin node:cluster deals them.
 
 import cluster, { type Worker } from 'node:cluster';
 import { Socket } from 'node:net';
