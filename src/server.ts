@@ -11,6 +11,7 @@ import type { Settings, TlsFiles } from './config';
 import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
+import { bind, bindFd, bindHandle, ListenError, listenError, urlOf } from './net/bind';
 import { Handshakes } from './net/handshakes';
 import { createTlsListener, type ProxiedClient } from './net/tls-listener';
 import type { WorkerStatus } from './ops/status';
@@ -25,6 +26,8 @@ export interface Listening {
 
 /** What one serving process can say about itself (the status page). */
 export type ServerStats = WorkerStatus;
+
+export { ListenError };
 
 export interface PortaOptions {
   /** Every worker's stats for the status page; without a primary, this process's alone. */
@@ -64,15 +67,6 @@ export interface Porta {
   reopenLogs(): void;
   /** A second stop signal: every program's group is killed now (the process exits next). */
   killPrograms(): void;
-}
-
-/** Why listening failed, said in one line (the CLI prints it and exits 1). */
-export class ListenError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export function createPorta(settings: Settings, sink?: LogSink, options: PortaOptions = {}): Porta {
@@ -294,76 +288,6 @@ function openLogs(settings: Settings): LogSink {
   }
 }
 
-function bindFd(server: Server, fd: number): Promise<{ address: string; port: number }> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new ListenError('EBADF', `inherited socket fd ${fd}: ${err.message}`)));
-    server.listen({ fd }, () => {
-      const addr = server.address();
-      if (addr === null || typeof addr === 'string')
-        return reject(new ListenError('EBADF', `fd ${fd} is not a TCP socket`));
-      resolve({ address: addr.address, port: addr.port });
-    });
-  });
-}
-
-function bindHandle(server: Server, handle: object): Promise<{ address: string; port: number }> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new ListenError('EBADF', `a listener from the primary: ${err.message}`)));
-    // A TCP handle: listened on exclusively, even in a cluster worker.
-    server.listen(handle, () => {
-      const addr = server.address();
-      if (addr === null || typeof addr === 'string') return reject(new ListenError('EBADF', 'not a TCP listener'));
-      resolve({ address: addr.address, port: addr.port });
-    });
-  });
-}
-
-function bind(
-  server: Server,
-  host: string,
-  port: number,
-  exclusive: boolean,
-): Promise<{ address: string; port: number }> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host, exclusive }, () => {
-      server.off('error', reject);
-      const addr = server.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no address'));
-      resolve({ address: addr.address, port: addr.port });
-    });
-  });
-}
-
-function urlOf(secure: boolean, address: string, port: number): string {
-  const host = address.includes(':') ? `[${address}]` : address;
-  return `${secure ? 'https' : 'http'}://${host}:${port}/`;
-}
-
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
-  switch (err.code) {
-    case 'EADDRINUSE':
-      return new ListenError(
-        err.code,
-        `port ${port} is in use; try another number (porta ${port + 1}, or --port ${port + 1})`,
-      );
-    case 'EACCES':
-      return new ListenError(err.code, `port ${port} needs root (or CAP_NET_BIND_SERVICE); try a port above 1023`);
-    case 'EADDRNOTAVAIL':
-      return new ListenError(err.code, `address ${host} is not one of this machine's (give another with -b/--bind)`);
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return new ListenError(err.code, `address ${host} cannot be resolved (give another with -b/--bind)`);
-    default:
-      return new ListenError(err.code ?? 'ERROR', `cannot listen on ${host} port ${port}: ${err.message}`);
-  }
-}
-
-/**
- * The certificate and key, read and checked now: a missing or unreadable file,
- * or a key that does not fit, is one clear line at start-up. TLS 1.2 and up,
- * ALPN http/1.1 (porta speaks nothing else), Node's default cipher list.
- */
 /**
  * node:tls, loaded only for an HTTPS listener: with it come node:crypto and
  * OpenSSL's start-up, about 1 MiB of every plain worker.
@@ -371,6 +295,12 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Li
 function tls(): typeof import('node:tls') {
   return require('node:tls') as typeof import('node:tls');
 }
+
+/**
+ * The certificate and key, read and checked now: a missing or unreadable file,
+ * or a key that does not fit, is one clear line at start-up. TLS 1.2 and up,
+ * ALPN http/1.1 (porta speaks nothing else), Node's default cipher list.
+ */
 
 function readTls(files: TlsFiles): SecureContextOptions & { ALPNProtocols: string[] } {
   const read = (flag: string, path: string): Buffer => {

@@ -12,6 +12,7 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, type WriteStr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import type { Exchange } from '../http/exchange';
 
 export class SpooledBody {
   length = 0;
@@ -127,4 +128,43 @@ export class SpooledBody {
     file.stream.destroy();
     rmSync(file.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Read the request's whole body into a spool, with backpressure, then hand
+ * it over (`ready` owns it from then on and disposes of it); `failed` if it
+ * could not be stored (it is disposed of here). A client gone before the
+ * body is whole: the spool, and its temp file, go with it.
+ */
+export function spoolBody(
+  exchange: Exchange,
+  memoryLimit: number,
+  ready: (spool: SpooledBody) => void,
+  failed: (err: Error) => void,
+): void {
+  const spool = new SpooledBody(memoryLimit);
+  let handedOver = false;
+  exchange.onClose(() => {
+    if (!handedOver) spool.dispose();
+  });
+  exchange.readBody({
+    onData: (chunk) => {
+      if (!spool.write(chunk)) {
+        exchange.pauseBody();
+        spool.onDrain(exchange.contain(() => exchange.resumeBody()));
+      }
+    },
+    onEnd: () => {
+      spool.finish().then(
+        exchange.contain(() => {
+          handedOver = true;
+          ready(spool);
+        }),
+        exchange.contain((err: Error) => {
+          spool.dispose();
+          failed(err);
+        }),
+      );
+    },
+  });
 }

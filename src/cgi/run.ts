@@ -15,7 +15,7 @@ import type { Writable } from 'node:stream';
 import type { Limits } from '../config';
 import type { Exchange, HandedSocket } from '../http/exchange';
 import type { HeaderList } from '../http/response';
-import { SpooledBody } from './body';
+import { spoolBody } from './body';
 import { buildEnvironment, type ScriptInfo } from './env';
 import type { ExitStatus, LaunchedChild, Launcher, RunAs, StdoutTarget } from './launcher';
 import { CgiRelay, describeExit } from './relay';
@@ -90,34 +90,15 @@ export class CgiRun {
     if (chunked || (this.#plan.mode !== 'pipe' && declared > 0)) {
       // CONTENT_LENGTH must be known before the program starts (§4.1.2), and a
       // socket lent to a program can no longer be read: take the body first.
-      const spool = new SpooledBody(this.#ctx.limits.cgiBodyMemory);
-      // A client gone before the body is whole: the spool (and its temp file)
-      // goes with it; once the launch has it, the run's cleanup does.
-      let launching = false;
-      exchange.onClose(() => {
-        if (!launching) spool.dispose();
-      });
-      exchange.readBody({
-        onData: (chunk) => {
-          if (!spool.write(chunk)) {
-            exchange.pauseBody();
-            spool.onDrain(exchange.contain(() => exchange.resumeBody()));
-          }
+      spoolBody(
+        exchange,
+        this.#ctx.limits.cgiBodyMemory,
+        (spool) => {
+          const feed: Feed = spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null;
+          this.#launch(spool.length, feed, () => spool.dispose());
         },
-        onEnd: () => {
-          spool.finish().then(
-            exchange.contain(() => {
-              launching = true;
-              const feed: Feed = spool.length > 0 ? (stdin) => spool.pipeTo(stdin) : null;
-              this.#launch(spool.length, feed, () => spool.dispose());
-            }),
-            exchange.contain((err: Error) => {
-              spool.dispose();
-              this.#fail(500, `request body could not be stored: ${err.message}`);
-            }),
-          );
-        },
-      });
+        (err) => this.#fail(500, `request body could not be stored: ${err.message}`),
+      );
       return;
     }
     if (declared > 0) return this.#launch(declared, (stdin) => this.#streamBody(stdin), noCleanup);

@@ -52,8 +52,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   constructor(socket: ConnectionSocket, ctx: ConnectionContext, proxied?: { address: string; port: number } | null) {
     this.socket = socket;
     this.#ctx = ctx;
-    this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure);
-    if (proxied) Object.assign(this.#report.peer, { remoteAddress: proxied.address, remotePort: proxied.port });
+    this.#report = new ConnectionReport(socket, ctx.log, ctx.trace, ctx.secure, proxied ?? null);
     const { parser, limits, proxyProtocol } = ctx.settings;
     const readProxy = proxyProtocol && proxied === undefined;
     this.#reader = new RequestReader(this, this.#report, parser, limits, ctx.trusted, readProxy);
@@ -175,11 +174,9 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
         if (reader.failure !== null) return this.#answerFailure();
         if (reader.begun) return this.#enter('readingHead', 'llhttp: a request began');
         if (this.#canParse()) return this.#parse();
-        // Answers may still be queued: FIN after them. A keep-alive that timed out just goes.
-        // A connection that has sent nothing yet was accepted to be served
-        // (its request may be on its way): it gets its one answer, with
-        // Connection: close, or the idle timeout, within the grace.
-        if (this.#shutdown && this.#reader.requests > 0) return this.#close(SERVER_STOPPING);
+        // Answers may still be queued: FIN after them. A connection yet to send its first request
+        // waits for it (it may be on its way), within the idle timeout and the grace.
+        if (this.#shutdown && reader.requests > 0) return this.#close(SERVER_STOPPING);
         if (this.#peerEnded) return this.#close('the client closed its side (FIN): no more requests');
         if (this.#timedOut) return this.#destroy('the keep-alive timeout passed');
         return;
@@ -339,15 +336,13 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
   /** The program that had the socket as its stdout is done with it. */
   #takeBack(exchange: ConnectionExchange): void {
     this.#exchange = null;
-    if (exchange.state === 'aborted') {
-      // Cut short (timed out, killed, never started): its body ends with the
-      // connection, so only a reset tells the client it is not all there.
-      this.#report.error(exchange.request, `response aborted: ${exchange.abortReason}`);
-      this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
-      return this.#destroy(`the program's answer was cut short (${exchange.abortReason}): a reset says so`, true);
-    }
+    // Cut short (timed out, killed, never started): the body ends with the connection, so only a reset says so.
+    const cut = exchange.state === 'aborted';
+    if (cut) this.#report.error(exchange.request, `response aborted: ${exchange.abortReason}`);
     // The program wrote its answer to the socket itself: porta never saw those bytes.
     this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
+    if (cut)
+      return this.#destroy(`the program's answer was cut short (${exchange.abortReason}): a reset says so`, true);
     // Non-blocking and read again for the lingering close; if that cannot be done, just close.
     if (!readAgain(this.socket)) return this.#destroy();
     this.#close(exchange.closeWhy);

@@ -37,7 +37,14 @@ export class ConnectionReport {
    */
   #headDue = false;
 
-  constructor(socket: ConnectionSocket, log: Log, tracer: Tracer | null, secure: boolean) {
+  /** `proxied`: the client a PROXY header read before TLS named, who then is the peer. */
+  constructor(
+    socket: ConnectionSocket,
+    log: Log,
+    tracer: Tracer | null,
+    secure: boolean,
+    proxied: { address: string; port: number } | null = null,
+  ) {
     const ends = socketAddresses(socket);
     // Each read makes a new string; most connections share their addresses
     // with the one before (one listener, one proxy or busy client): one string serves them.
@@ -46,8 +53,8 @@ export class ConnectionReport {
     if (remote !== recent.remote) recent.remote = remote;
     if (local !== recent.local) recent.local = local;
     this.peer = {
-      remoteAddress: recent.remote,
-      remotePort: ends.remotePort ?? 0,
+      remoteAddress: proxied?.address ?? recent.remote,
+      remotePort: proxied?.port ?? ends.remotePort ?? 0,
       localAddress: recent.local,
       localPort: ends.localPort ?? 0,
       secure,
