@@ -11,7 +11,9 @@
     .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
     .then(function (text) {
       var mode = text.trim().split('\n').pop();
-      badge.textContent = words[mode] || mode;
+      // With --no-cgi porta serves mode.py as a file: its source, not a mode.
+      if (!Object.prototype.hasOwnProperty.call(words, mode)) return Promise.reject(mode);
+      badge.textContent = words[mode];
     })
     .catch(function () { badge.textContent = 'CGI is off or unreachable (porta --no-cgi?)'; });
 })();

@@ -101,6 +101,11 @@ void call_js(napi_env env, napi_value callback, size_t argc, napi_value* argv);
 // An Error with .errno and .code (ENOENT, EACCES, ENOEXEC, else ESPAWN) for `what: strerror(err)`.
 napi_value errno_error(napi_env env, const char* what, int err);
 
+// watch.c: socket mode's one-shot watch for a client reset (watchHangup,
+// unwatchHangup), in the same epoll set as the programs.
+napi_value WatchHangup(napi_env env, napi_callback_info info);
+napi_value UnwatchHangup(napi_env env, napi_callback_info info);
+
 napi_value Sendfile(napi_env env, napi_callback_info info);
 napi_value SendfileCancel(napi_env env, napi_callback_info info);
 

@@ -399,5 +399,7 @@ NAPI_MODULE_INIT() {
   export(env, exports, "reapChild", ReapChild);
   export(env, exports, "sendfile", Sendfile);
   export(env, exports, "sendfileCancel", SendfileCancel);
+  export(env, exports, "watchHangup", WatchHangup);
+  export(env, exports, "unwatchHangup", UnwatchHangup);
   return exports;
 }

@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,8 +47,27 @@ typedef struct child {
   spawn_t* direct;  // a direct start's spawn (clone.c): freed once reaped
 } child_t;
 
-// What an epoll event is about: the child, and in the low bit which of its fds.
-enum { EXIT_EVENT = 0, STDERR_EVENT = 1 };
+// What an epoll event is about, in the low two bits: a child's exit or
+// stderr, or a hangup watch (below); the rest is the pointer (8-aligned).
+enum { EXIT_EVENT = 0, STDERR_EVENT = 1, HANGUP_EVENT = 2, EVENT_KIND = 3 };
+
+// Socket mode: the client socket, watched while its program runs, for one
+// thing: a reset. porta's connection no longer reads the socket (the program
+// owns it as stdout), so without this a client that reset would go unseen
+// until the program wrote (EPIPE) or its timeout came. Registered with no
+// events: epoll then reports only EPOLLERR and EPOLLHUP, never the request
+// bytes a client may still send, nor its FIN (a half-close is not leaving).
+// One-shot: the first report closes the watch. The memory is the JS
+// external's (freed by its finalizer); the fd, our own dup, is closed at the
+// report or at unwatchHangup(), whichever comes first.
+typedef struct hangup {
+  watcher_t* watcher;
+  int fd;  // our dup (-1 once closed)
+  napi_env env;
+  napi_ref on_hangup;
+} hangup_t;
+
+static watcher_t* watcher_of(napi_env env);
 
 static void child_release(child_t* c) {
   if (--c->open == 0) free(c);
@@ -167,6 +188,84 @@ static void stderr_ready(child_t* c) {
   if (over) child_release(c);
 }
 
+static void hangup_close(hangup_t* h) {
+  if (h->fd >= 0) unwatch_fd(h->watcher, &h->fd);
+  if (h->on_hangup != NULL) napi_delete_reference(h->env, h->on_hangup), h->on_hangup = NULL;
+}
+
+// EPOLLERR or EPOLLHUP: onHangup(code), code the socket's pending error
+// ('ECONNRESET', …) or null when both directions were just shut down
+// cleanly. Either way the watch is over.
+static void hangup_ready(hangup_t* h) {
+  if (h->fd < 0) return;
+  int pending = 0;
+  socklen_t size = sizeof pending;
+  if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &pending, &size) != 0) pending = errno;
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, arg;
+  napi_get_reference_value(env, h->on_hangup, &callback);
+  if (pending == 0) napi_get_null(env, &arg);
+  else napi_create_string_utf8(env, uv_err_name(-pending), NAPI_AUTO_LENGTH, &arg);
+  hangup_close(h);
+  call_js(env, callback, 1, &arg);
+  napi_close_handle_scope(env, scope);
+}
+
+static void hangup_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  hangup_close(data);
+  free(data);
+}
+
+// watchHangup(fd, onHangup(code | null)) → a handle for unwatchHangup, or
+// null if it cannot be watched. fd is borrowed for this call only: dup'd now.
+napi_value WatchHangup(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  int32_t fd = -1;
+  napi_valuetype type = napi_undefined;
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok || napi_typeof(env, args[1], &type) != napi_ok ||
+      type != napi_function || fd < 0) {
+    napi_throw_type_error(env, NULL, "watchHangup(fd, onHangup)");
+    return NULL;
+  }
+  napi_get_null(env, &result);
+  watcher_t* w = watcher_of(env);
+  hangup_t* h = w == NULL ? NULL : calloc(1, sizeof *h);
+  if (h == NULL) return result;
+  h->watcher = w;
+  h->env = env;
+  h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  struct epoll_event event = {.events = 0, .data.u64 = (uint64_t)(uintptr_t)h | (uint64_t)HANGUP_EVENT};
+  if (h->fd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, h->fd, &event) != 0) {
+    if (h->fd >= 0) close(h->fd);
+    free(h);
+    return result;
+  }
+  if (w->watched++ == 0) uv_ref((uv_handle_t*)&w->poll);
+  napi_create_reference(env, args[1], 1, &h->on_hangup);
+  if (napi_create_external(env, h, hangup_finalize, NULL, &result) != napi_ok) {
+    hangup_close(h);
+    free(h);
+    napi_get_null(env, &result);
+  }
+  return result;
+}
+
+// unwatchHangup(handle): the program is done with the socket; no report comes after this.
+napi_value UnwatchHangup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  void* data = NULL;
+  if (argc >= 1 && napi_get_value_external(env, args[0], &data) == napi_ok && data != NULL) hangup_close(data);
+  return NULL;
+}
+
 // Our set is readable: take what is ready now, and hand each event over. A
 // child is freed only once both its fds are out of the set, so an event
 // taken in this batch never names a freed one.
@@ -180,9 +279,11 @@ static void on_events(uv_poll_t* handle, int status, int events) {
     n = epoll_wait(w->epfd, ready, 64, 0);
   } while (n < 0 && errno == EINTR);
   for (int i = 0; i < n; i++) {
-    child_t* c = (child_t*)(uintptr_t)(ready[i].data.u64 & ~(uint64_t)1);
-    if ((ready[i].data.u64 & 1) == STDERR_EVENT) stderr_ready(c);
-    else exit_check(c);
+    int kind = (int)(ready[i].data.u64 & EVENT_KIND);
+    void* about = (void*)(uintptr_t)(ready[i].data.u64 & ~(uint64_t)EVENT_KIND);
+    if (kind == HANGUP_EVENT) hangup_ready(about);
+    else if (kind == STDERR_EVENT) stderr_ready(about);
+    else exit_check(about);
   }
 }
 

@@ -3,6 +3,7 @@
 // static files use, and both look files up through the one DocumentRoot, so
 // no encoding trick or symlink can route around it.
 
+import { existsSync } from 'node:fs';
 import type { Settings } from './config';
 import { endFlowStreams, FLOW_PATH, serveFlow } from './ops/flow';
 import type { Tracer } from './trace';
@@ -30,6 +31,8 @@ export interface Handlers {
   dispatch: Dispatch;
   /** The server is stopping: end the streams that never end on their own (the flow page's). */
   endStreams(): void;
+  /** The server has stopped: what the handlers hold outside any connection (the root's folder watches) goes. */
+  close(): void;
 }
 
 export class StartupError extends Error {}
@@ -134,6 +137,11 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
     sendFile(exchange, path, _status, headers) {
       // lighttpd's cgi.x-sendfile: porta streams the file, with its own
       // conditional and range handling; only files under the root qualify.
+      // A path that names nothing is a 404 (as lighttpd answers), wherever it points.
+      if (!existsSync(path)) {
+        exchange.logError(`X-Sendfile names no file: ${path}`);
+        return exchange.sendError(404, 'not found');
+      }
       if (!root.contains(path)) return exchange.sendError(403, 'X-Sendfile outside the document root');
       staticFiles.serveFile(exchange, path, headers);
     },
@@ -148,5 +156,5 @@ export function createHandlers(settings: Settings, options: HandlerOptions = {})
   const endStreams = (): void => {
     if (tracer !== null) endFlowStreams(tracer);
   };
-  return { staticFiles, cgi, launcher, cgiUser, notes, dispatch, endStreams };
+  return { staticFiles, cgi, launcher, cgiUser, notes, dispatch, endStreams, close: () => root.close() };
 }

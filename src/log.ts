@@ -204,15 +204,18 @@ export class Log {
   readonly #enabled: boolean;
   readonly #format: LogFormat;
   readonly #sink: LogSink;
+  /** Error lines as JSON objects: they share stderr with --trace-format json, whose readers expect JSON lines. */
+  readonly #jsonErrors: boolean;
   #buffer = '';
   #scheduled = false;
   /** Answers logged (or that would have been, with the log off): the status page's count. */
   answers = 0;
 
-  constructor(enabled: boolean, format: LogFormat = 'common', sink: LogSink = PROCESS_SINK) {
+  constructor(enabled: boolean, format: LogFormat = 'common', sink: LogSink = PROCESS_SINK, jsonErrors = false) {
     this.#enabled = enabled;
     this.#format = format;
     this.#sink = sink;
+    this.#jsonErrors = jsonErrors;
   }
 
   /** Is an access line wanted? (The connection builds none when it is not.) */
@@ -257,7 +260,8 @@ export class Log {
   }
 
   error(message: string): void {
-    this.#sink.error(`[${new Date().toISOString()}] ${message}\n`);
+    const time = new Date().toISOString();
+    this.#sink.error(this.#jsonErrors ? `${JSON.stringify({ time, error: message })}\n` : `[${time}] ${message}\n`);
   }
 
   flush(): void {

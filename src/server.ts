@@ -70,7 +70,14 @@ export interface Porta {
 }
 
 export function createPorta(settings: Settings, sink?: LogSink, options: PortaOptions = {}): Porta {
-  const log = new Log(!settings.quiet && settings.accessLog !== null, settings.logFormat, sink ?? openLogs(settings));
+  // JSON trace lines on stderr: the error lines there are JSON objects too, so a tool reads one stream.
+  const jsonErrors = settings.trace && settings.traceFormat === 'json' && settings.errorLog === null;
+  const log = new Log(
+    !settings.quiet && settings.accessLog !== null,
+    settings.logFormat,
+    sink ?? openLogs(settings),
+    jsonErrors,
+  );
   const secure = settings.tls !== null;
   const tlsOptions = settings.tls === null ? null : readTls(settings.tls);
   // The status page reads the server's numbers through this (set below).
@@ -253,6 +260,7 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
           clearInterval(poll);
           clearTimeout(grace);
           handlers.cgi.endOrphans();
+          handlers.close();
           void log.close().then(resolve);
         };
         // The grace is over: programs still running get TERM (then KILL after
@@ -299,8 +307,26 @@ function tls(): typeof import('node:tls') {
 /**
  * The certificate and key, read and checked now: a missing or unreadable file,
  * or a key that does not fit, is one clear line at start-up. TLS 1.2 and up,
- * ALPN http/1.1 (porta speaks nothing else), Node's default cipher list.
+ * ALPN http/1.1 (porta speaks nothing else); TLS 1.3's suites are all AEAD
+ * with forward secrecy, and TLS 1.2 is held to the same (TLS12_CIPHERS).
  */
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange (forward secrecy) and AEAD only, as
+ * Mozilla's "intermediate" profile; no static RSA, no CBC, no SHA-1 MACs.
+ * The TLS 1.3 suites (Node's defaults, all of that kind) come first.
+ */
+const TLS12_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 function readTls(files: TlsFiles): SecureContextOptions & { ALPNProtocols: string[] } {
   const read = (flag: string, path: string): Buffer => {
@@ -319,6 +345,8 @@ function readTls(files: TlsFiles): SecureContextOptions & { ALPNProtocols: strin
     key,
     minVersion: 'TLSv1.2',
     ALPNProtocols: ['http/1.1'],
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
   };
   if (files.passwordFile !== null) {
     // Python's ssl reads the first line as the password; so does porta.

@@ -49,9 +49,10 @@ export class Tracer {
   readonly #started = performance.now();
   readonly #listeners = new Set<(event: TraceEvent) => void>();
   /**
-   * Connections that asked for the flow page: nothing of theirs is traced
-   * from then on, printed or streamed (the stream's own writes would be
-   * events to stream, for ever). Cleared at their close.
+   * Connections streaming the flow page's events: nothing of theirs is traced
+   * while the stream lasts, printed or streamed (each event written to the
+   * stream would be a write to trace, and stream, for ever). Their requests
+   * before and after it are traced as any other.
    */
   readonly #muted = new Set<number>();
   #connections = 0;
@@ -75,16 +76,21 @@ export class Tracer {
   /** Live events (the flow page). Returns the way to stop listening. */
   subscribe(listener: (event: TraceEvent) => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return () => {
+      this.#listeners.delete(listener);
+      // Nothing observes now, so no stream is left to end its mute (no events flow): forget them all.
+      if (!this.active) this.#muted.clear();
+    };
   }
 
   #emit(conn: number, kind: TraceKind, text: string, data: Record<string, unknown>): void {
     if (this.#muted.has(conn)) {
-      if (kind === 'close') this.#muted.delete(conn);
-      return;
+      // The stream's answer ends it: what the connection does next is traced again.
+      if (kind === 'answer' || kind === 'close') this.#muted.delete(conn);
+      if (kind !== 'close') return;
     }
-    const observer = kind === 'dispatch' && data['handler'] === 'flow';
-    if (observer) this.#muted.add(conn); // this last event still goes out: the page learns which lane is its own
+    // This dispatch still goes out: the page learns which lane is a stream's.
+    if (kind === 'dispatch' && data['handler'] === 'flow' && data['stream'] === true) this.#muted.add(conn);
     const t = Math.round((performance.now() - this.#started) * 1000) / 1000;
     const event: TraceEvent = { t, conn, kind, text, data };
     if (this.#print === 'text') {

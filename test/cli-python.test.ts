@@ -169,6 +169,16 @@ t.test('start-up problems: one line on stderr, exit 1, no stack', async (t) => {
   const missing = await porta(t, ['-d', 'no-such-folder', '0'], dir);
   t.equal((await missing.exit).code, 1, 'a missing folder: exit 1');
   t.equal(missing.stderr(), "porta: folder 'no-such-folder' not found: give one with -d/--root\n");
+  const file = await porta(t, ['-d', 'html/index.html', '0'], dir);
+  t.equal((await file.exit).code, 1, 'a file for a folder: exit 1');
+  t.equal(file.stderr(), "porta: 'html/index.html' is not a folder: give one with -d/--root\n");
+  const header = await porta(t, ['--cache-control', 'no-cache\r\nX-Injected: 1', '0'], dir);
+  t.equal(
+    (await header.exit).code,
+    2,
+    'a --cache-control that is no header value: a usage error at start-up (exit 2, as every bad flag)',
+  );
+  t.match(header.stderr(), /^porta: --cache-control takes a header value[^\n]*\n(Try[^\n]*\n)?$/);
   const badCert = await porta(t, ['--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.pem', '0'], dir);
   t.equal((await badCert.exit).code, 1, 'a certificate that cannot be read: exit 1');
   t.equal(badCert.stderr(), 'porta: cannot read --tls-cert /nonexistent.pem: ENOENT\n');

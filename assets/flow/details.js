@@ -160,10 +160,14 @@
       case 'exit':
         return 'The program ended. A program that exits 0 answered; one killed by a signal or exiting early may have left the answer short.';
       case 'write':
-        return d.head
-          ? 'porta wrote the start of the answer: the status line, the header fields and an empty line, and the first body bytes with them when they fit.'
-          : 'More bytes of the answer, written to the socket.';
+        if (!d.head) return 'More bytes of the answer, written to the socket.';
+        // Socket mode: porta's header block is left open; the program's own header lines and empty line complete it.
+        if (!unquote(d.head).text.endsWith('\r\n\r\n') && !unquote(d.head).cut) {
+          return 'porta wrote the start of the answer: the status line and its own header fields, with no empty line after them. The program, whose stdout is this socket, writes its header lines, the empty line that ends the head, and the body.';
+        }
+        return 'porta wrote the start of the answer: the status line, the header fields and an empty line, and the first body bytes with them when they fit.';
       case 'answer':
+        if (String(d.why ?? '').startsWith('cut short')) return `The answer was cut short, and the connection closes: ${d.why}.`;
         return d.keepAlive
           ? 'The answer is complete, and the connection stays open: the client may send its next request on it (keep-alive).'
           : `The answer is complete, and the connection closes: ${d.why}.`;

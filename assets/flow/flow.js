@@ -30,7 +30,12 @@
   // ---- events -----------------------------------------------------------------------
 
   function onEvent(ev) {
-    if (hidden.has(ev.conn)) return;
+    if (hidden.has(ev.conn)) {
+      // A connection of this page's goes on with a request of the site's (a browser
+      // reuses its idle connections): drawn from that request on, in a new lane.
+      if (ev.kind !== 'read' || firstLine(ev.data?.bytes).includes(` ${FLOW_PREFIX}`)) return;
+      hidden.delete(ev.conn);
+    }
     const lane = lanes.get(ev.conn) ?? newLane(ev);
     if (ev.t - lane.lastT > 1000) {
       add(lane, h('p', { class: 'gap' }, `… ${((ev.t - lane.lastT) / 1000).toFixed(1)} s later`));
@@ -256,12 +261,15 @@
 
   function onAnswer(lane, ev, d) {
     const req = currentRequest(lane);
-    setStatus(req, d.status, '');
+    // null: an nph- program wrote its own status line, which porta does not read.
+    const known = typeof d.status === 'number';
+    if (known) setStatus(req, d.status, '');
     const socket = req.el.querySelector('.child[data-stdout="socket"]') !== null;
     const body = socket ? 'the program wrote the body itself' : `${bytes(d.bytes)} of body`;
     const then = d.keepAlive ? 'the connection stays open (keep-alive)' : `then close: ${d.why}`;
     const extra = { 'data-status': String(d.status), 'data-keep-alive': String(d.keepAlive) };
-    add(lane, card(lane, ev, 'response', `answered ${d.status} ${statusText(d.status)}`, `${body}; ${then}`, {}, extra));
+    const title = known ? `answered ${d.status} ${statusText(d.status)}` : 'answered by the program (its own status line)';
+    add(lane, card(lane, ev, 'response', title, `${body}; ${then}`, {}, extra));
     req.answered = true;
     req.el.classList.add('answered');
   }

@@ -16,6 +16,8 @@ const SOFTWARE = `${SERVER_NAME}/${SERVER_VERSION}`;
 /** Request headers never copied as HTTP_* variables. */
 const NOT_PASSED = new Set([
   'authorization', // §4.1.1: credentials stay with the server; scheme/user go to AUTH_TYPE/REMOTE_USER
+  'proxy-authorization', // §4.1.18: credentials again (the proxy's), as Apache withholds them
+  'transfer-encoding', // the program gets the body de-chunked, with CONTENT_LENGTH: the coding was porta's to undo
   'proxy', // httpoxy: HTTP_PROXY would be taken for the proxy setting by many clients
   'content-length', // §4.1.2: CONTENT_LENGTH describes the body the program gets
   'content-type', // §4.1.3: CONTENT_TYPE

@@ -43,6 +43,14 @@ export interface SpawnAddon extends Partial<ReaperAddon> {
   ): Fds | undefined;
   /** spawn()'s interface: 3 since it may start the program within the call (older builds say 2 or nothing). */
   readonly spawnVersion?: number;
+  /**
+   * Socket mode: watch (a dup of) the client socket for a reset while the
+   * program runs; onHangup(code) once, code null if both directions were
+   * shut down cleanly. fd borrowed for this call only. null: cannot watch.
+   */
+  watchHangup?(fd: number, onHangup: (code: string | null) => void): object | null;
+  /** The watch ends (its dup closed); no report after this. */
+  unwatchHangup?(watch: object): void;
   /** kill(-pgid, signo): 0 or the errno. */
   killGroup(pgid: number, signo: number): number;
   /** The passwd entry's [uid, gid], or null. */
@@ -95,7 +103,20 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
       const exited = new Promise<ExitStatus>((done) => {
         resolveExit = done;
       });
+      // Socket mode: the client's reset, watched from now (the fd is valid in this turn) to the exit.
+      const stdout = spec.stdout;
+      const onReset = stdout.kind === 'socket' ? stdout.onReset : undefined;
+      const hangup =
+        stdout.kind === 'socket' && onReset !== undefined
+          ? (addon.watchHangup?.(stdout.fd, (code) => {
+              if (code !== null) onReset(code);
+            }) ?? null)
+          : null;
+      const unwatch = (): void => {
+        if (hangup !== null) addon.unwatchHangup?.(hangup);
+      };
       const onExit: OnExit = (code, signal, notStarted) => {
+        unwatch();
         programs.delete(started);
         resolveExit({
           code,
@@ -122,24 +143,33 @@ function nativeLauncher(addon: SpawnAddon): Launcher {
       };
       return new Promise((resolve, reject) => {
         const onSpawn: OnSpawn = (err, fds) => {
-          if (err !== null || fds === null) return reject(err ?? new Error('spawn failed'));
+          if (err !== null || fds === null) {
+            unwatch();
+            return reject(err ?? new Error('spawn failed'));
+          }
           resolve(running(fds));
         };
         // The borrowed fd is dup'd within this call, in this turn.
-        const fds = addon.spawn(
-          spec.program,
-          nulBlock(spec.args),
-          nulBlock(spec.env),
-          spec.cwd,
-          spec.stdin === 'null',
-          spec.stdout.kind === 'socket' ? spec.stdout.fd : -1,
-          spec.nice,
-          spec.user?.uid ?? -1,
-          spec.user?.gid ?? -1,
-          onSpawn,
-          onExit,
-          onStderr,
-        );
+        let fds: Fds | undefined;
+        try {
+          fds = addon.spawn(
+            spec.program,
+            nulBlock(spec.args),
+            nulBlock(spec.env),
+            spec.cwd,
+            spec.stdin === 'null',
+            spec.stdout.kind === 'socket' ? spec.stdout.fd : -1,
+            spec.nice,
+            spec.user?.uid ?? -1,
+            spec.user?.gid ?? -1,
+            onSpawn,
+            onExit,
+            onStderr,
+          );
+        } catch (err) {
+          unwatch();
+          throw err;
+        }
         if (fds !== undefined) resolve(running(fds));
       });
     },

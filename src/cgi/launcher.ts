@@ -19,7 +19,18 @@ import type { OrphanSweeper } from './orphans';
 
 export type StdoutTarget =
   | { kind: 'pipe' } // pipe mode: porta reads the program's output
-  | { kind: 'socket'; fd: number }; // socket mode: the program writes to the client itself (fd borrowed, see top)
+  | {
+      // socket mode: the program writes to the client itself (fd borrowed, see top)
+      kind: 'socket';
+      fd: number;
+      /**
+       * The client reset the connection while the program ran (code:
+       * ECONNRESET, …). Only a launcher that can watch the socket calls it
+       * (the addon); with child_process the program learns it at its next
+       * write (EPIPE), or its timeout stops it.
+       */
+      onReset?: (code: string) => void;
+    };
 
 /**
  * Where the program's stderr goes, as it comes. end() follows the last

@@ -20,6 +20,8 @@ export interface RelayHooks {
   sendFile(exchange: Exchange, path: string, status: number, headers: HeaderList): void;
   /** The answer failed before a head went out (502/504), or must be cut short: stop the program. */
   fail(status: number, detail: string): void;
+  /** Our end of stdout is closed (EOF read, or destroyed): nothing more can come of it. */
+  closed(): void;
 }
 
 type RelayPhase =
@@ -71,6 +73,10 @@ export class CgiRelay {
       }),
     );
     stdout.on('error', () => undefined); // the program's end of the pipe went away: 'end'/'close' follow
+    stdout.on(
+      'close',
+      exchange.contain(() => this.#hooks.closed()),
+    );
   }
 
   /** Still reading stdout for an answer: the pipe has not reached EOF, and the answer is not settled. */
@@ -119,20 +125,24 @@ export class CgiRelay {
       case 'clientRedirect': {
         const status = response.status;
         const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
+        // RFC 9110 §15.3.6: a 205 carries no content, and says so with a zero length.
+        const reset = status === 205;
         this.#declared = response.contentLength;
         exchange.sendHead(
           status,
           response.headers,
           bodiless
             ? { kind: 'none' }
-            : response.contentLength !== null
-              ? { kind: 'length', length: response.contentLength }
-              : { kind: 'stream' },
+            : reset
+              ? { kind: 'length', length: 0 }
+              : response.contentLength !== null
+                ? { kind: 'length', length: response.contentLength }
+                : { kind: 'stream' },
         );
-        // HEAD, 204 and 304 never carry a body: done now, whatever else the
-        // program writes. A declared length (0 included) is held to until EOF,
-        // so output past it still closes the connection.
-        if (bodiless || exchange.headOnly) {
+        // HEAD, 204, 205 and 304 never carry a body: done now, whatever else
+        // the program writes. A declared length (0 included) is held to until
+        // EOF, so output past it still closes the connection.
+        if (bodiless || reset || exchange.headOnly) {
           exchange.end();
           return false;
         }

@@ -20,6 +20,7 @@ import { buildEnvironment, type ScriptInfo } from './env';
 import type { ExitStatus, LaunchedChild, Launcher, RunAs, StdoutTarget } from './launcher';
 import { CgiRelay, describeExit } from './relay';
 import { stderrLog } from './stderr';
+import { traceExit, traceSpawn } from './narrate';
 import { programNice } from './user';
 
 export type CgiMode = 'socket' | 'pipe' | 'nph';
@@ -63,6 +64,8 @@ export class CgiRun {
   /** Why porta stopped the program, if it did: its exit is then no news. */
   #stopped: 'timeout' | 'client gone' | 'server stopping' | null = null;
   #reaped = false;
+  /** Socket and nph modes: the launcher saw the client reset. */
+  #resetSeen = false;
   /** performance.now() when the launch was asked for: the access log's upstream time runs from it. */
   #launchedAt = 0;
   #slotReleased = false;
@@ -178,7 +181,7 @@ export class CgiRun {
       }
       this.#handed = handed;
       this.#spawnedOn = fd; // shown by the trace only; the launcher dups it in this same turn
-      spawn({ kind: 'socket', fd });
+      spawn({ kind: 'socket', fd, onReset: exchange.contain((code: string) => this.#clientReset(code)) });
     });
   }
 
@@ -196,7 +199,9 @@ export class CgiRun {
     this.#child = child;
     this.#stage = 'running';
     this.#armTimeout();
-    if (this.#exchange.trace !== null) this.#traceSpawn(child);
+    if (this.#resetSeen) this.#stopForReset();
+    const trace = this.#exchange.trace;
+    if (trace !== null) traceSpawn(trace, child.pid, this.#plan, this.#spawnedOn, this.#launchedAt);
     if (child.stdin !== null && feed !== null) {
       child.stdin.on('error', () => undefined); // EPIPE: the program exited without reading
       feed(child.stdin);
@@ -210,6 +215,10 @@ export class CgiRun {
           fail: (status, detail) => {
             this.#kill('SIGTERM');
             this.#fail(status, detail);
+          },
+          // Stdout read to its end after the program was reaped: the timeout kept for it (#finishRun) goes.
+          closed: () => {
+            if (this.#reaped && this.#timer !== null) clearTimeout(this.#timer);
           },
         },
         this.#label,
@@ -258,33 +267,11 @@ export class CgiRun {
 
   // ---- done ----------------------------------------------------------------------
 
-  /** --trace: the program runs, and what its fd 1 is. */
-  #traceSpawn(child: LaunchedChild): void {
-    const socketFd = this.#spawnedOn;
-    const ms = (performance.now() - this.#launchedAt).toFixed(1);
-    const stdout =
-      socketFd === null
-        ? 'fd 1 is a pipe to porta'
-        : `fd 1 IS the client socket (fd ${socketFd} in porta, dup'd by the launcher, fd 1 in the child)`;
-    this.#exchange.trace?.('spawn', `spawned pid ${child.pid} in ${ms} ms: ${stdout}`, {
-      pid: child.pid,
-      program: this.#plan.program,
-      argv: this.#plan.args,
-      stdout: socketFd === null ? 'pipe' : 'socket',
-      fdInPorta: socketFd,
-      fdInChild: 1,
-    });
-  }
-
   #exited(status: ExitStatus): void {
     this.#reaped = true;
     const ms = Math.round(performance.now() - this.#launchedAt);
-    this.#exchange.trace?.('exit', `pid ${this.#child?.pid ?? '?'} ${describeExit(status)} after ${ms} ms`, {
-      pid: this.#child?.pid ?? null,
-      code: status.code,
-      signal: status.signal,
-      ms,
-    });
+    const trace = this.#exchange.trace;
+    if (trace !== null) traceExit(trace, this.#child?.pid ?? null, status, ms);
     this.#exchange.noteUpstream(Math.round((performance.now() - this.#launchedAt) * 1000));
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     // Nothing reads the other end of stdin any more: our end goes (a body
@@ -343,6 +330,25 @@ export class CgiRun {
     this.#stopped ??= 'server stopping';
     this.#kill(now ? 'SIGKILL' : 'SIGTERM');
     if (this.#child === null) this.#finishRun();
+  }
+
+  /**
+   * Socket and nph modes: the client reset the connection the program writes
+   * to (the launcher watches it; porta's connection reads it no more). The
+   * program is stopped, as in pipe mode, rather than left to its timeout;
+   * its exit gives the socket back. Seen while it was still starting: stopped
+   * as soon as it runs.
+   */
+  #clientReset(code: string): void {
+    if (this.#stage === 'done' || this.#reaped || this.#resetSeen) return;
+    this.#resetSeen = true;
+    this.#exchange.logError(`${this.#label}: the client reset the connection (${code}): the program is stopped`);
+    if (this.#child !== null) this.#stopForReset();
+  }
+
+  #stopForReset(): void {
+    this.#stopped ??= 'client gone';
+    this.#kill('SIGTERM');
   }
 
   #clientGone(): void {

@@ -41,7 +41,8 @@ Python's command line works too: porta --cgi -b ADDR -d DIR 8000
   --quiet                  no access log
   --trace                  one line on stderr per connection event: reads, llhttp callbacks, states,
                            dispatch, CGI spawn and exit, writes, answers
-  --trace-format FORMAT    text (default) or json (one object a line)
+  --trace-format FORMAT    text (default) or json (one object a line; error lines on stderr become
+                           {"time", "error"} objects too)
   --trace-bytes N          bytes of each read and head shown (default: 256)
   --flow                   the live flow page at /.porta/flow (loopback clients only)
   --dotfiles               serve names starting with '.' (default: 404)
@@ -296,6 +297,9 @@ export function parseCommandLine(commandLine: string[]): Parsed {
     throw new UsageError('--tls-cert and --tls-key go together');
   const root = values.root ?? values.directory;
   const cacheControl = values['cache-control'];
+  // A field value (RFC 9110 §5.5): visible characters, spaces and tabs; a CR or LF would end the field.
+  if (cacheControl !== undefined && !/^[\t\x20-\x7e]*$/.test(cacheControl))
+    throw new UsageError('--cache-control takes a header value: no control characters, no line break');
   const user = values.user ?? null;
   // Workers run as --user: programs can only run as that user too (no root left to switch).
   const cgiUser = values['cgi-user'] ?? user;
@@ -367,6 +371,8 @@ export function parseCommandLine(commandLine: string[]): Parsed {
 
 /** The root as the user will understand an error about it. */
 export function rootProblem(root: string, given: boolean): string | null {
-  if (existsSync(root) && statSync(root).isDirectory()) return null;
-  return given || root !== '.' ? `folder '${root}' not found: give one with -d/--root` : `folder '${root}' not found`;
+  const there = existsSync(root);
+  if (there && statSync(root).isDirectory()) return null;
+  const what = there ? `'${root}' is not a folder` : `folder '${root}' not found`;
+  return given || root !== '.' ? `${what}: give one with -d/--root` : what;
 }

@@ -49,7 +49,7 @@ export interface Exchange {
   /** A whole error response if nothing was sent yet; else abort. */
   sendError(status: number, detail: string, extra?: HeaderList): void;
   /** The response cannot be completed: the connection is closed (the client sees the truncation). */
-  abort(reason: string): void;
+  abort(reason: string, clientGone?: boolean): void;
 
   /** Start delivering the request body (sends 100 Continue if the client waits for it). */
   readBody(reader: BodyReader): void;

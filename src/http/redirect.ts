@@ -65,8 +65,8 @@ export class RedirectedExchange implements Exchange {
   sendError(status: number, detail: string, extra?: HeaderList): void {
     this.#inner.sendError(status, detail, extra);
   }
-  abort(reason: string): void {
-    this.#inner.abort(reason);
+  abort(reason: string, clientGone?: boolean): void {
+    this.#inner.abort(reason, clientGone);
   }
   /** The redirected GET has no body. */
   readBody(reader: BodyReader): void {

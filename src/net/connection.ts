@@ -19,7 +19,6 @@ import { type ConnectionSocket, holdReading, listenTo, readAgain, resetConnectio
 import type { ConnectionState } from './states';
 import { afterExchange, mayParse, mayRead, SERVER_STOPPING, stateTimeout, TRANSITIONS, unreachable } from './states';
 
-export type { ConnectionState } from './states';
 export type { ConnectionContext } from './contracts';
 
 export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
@@ -340,7 +339,7 @@ export class Connection implements ReaderHost, ExchangeHost, SocketEvents {
     const cut = exchange.state === 'aborted';
     if (cut) this.#report.error(exchange.request, `response aborted: ${exchange.abortReason}`);
     // The program wrote its answer to the socket itself: porta never saw those bytes.
-    this.#report.exchangeAnswered(exchange, exchange.closeWhy, null);
+    this.#report.programAnswered(exchange, cut ? exchange.abortReason : null);
     if (cut)
       return this.#destroy(`the program's answer was cut short (${exchange.abortReason}): a reset says so`, true);
     // Non-blocking and read again for the lingering close; if that cannot be done, just close.

@@ -59,7 +59,11 @@ export class ConnectionExchange implements Exchange {
   #lent = false;
   #closeCallbacks: Array<() => void> = [];
   #overflowLogged = false;
+  /** Aborted because the client reset (seen by a borrower of the socket, as sendfile): no FIN can follow. */
+  #clientGone = false;
   #upstreamUs: number | null = null;
+  /** Lent to a program (handOff): did porta write the status line (socket mode), or the program (nph-)? */
+  #handedHead: boolean | null = null;
 
   constructor(host: ExchangeHost, report: ExchangeReport, request: Request, options: ExchangeOptions) {
     this.#host = host;
@@ -102,6 +106,10 @@ export class ConnectionExchange implements Exchange {
   get abortReason(): string {
     return this.#abortReason;
   }
+  /** null: never lent to a program; true: porta wrote the status line; false: the program did (nph-). */
+  get handedHead(): boolean | null {
+    return this.#handedHead;
+  }
   /**
    * Cut short, would a FIN pass for the end of this response? Not for a body
    * delimited by the close (HTTP/1.0 without a length): only a reset tells
@@ -110,6 +118,10 @@ export class ConnectionExchange implements Exchange {
    */
   get cutNeedsReset(): boolean {
     return this.#closeDelimited && !this.#bodyless;
+  }
+  /** Cut short by the client itself (a reset seen on a lent socket): the connection is already dead. */
+  get clientGone(): boolean {
+    return this.#clientGone;
   }
   get requestComplete(): boolean {
     return this.#body.complete;
@@ -234,10 +246,11 @@ export class ConnectionExchange implements Exchange {
     this.end();
   }
 
-  abort(reason: string): void {
+  abort(reason: string, clientGone = false): void {
     if (this.#state !== 'waiting' && this.#state !== 'sending') return;
     this.#state = 'aborted';
     this.#abortReason = reason;
+    this.#clientGone = clientGone;
     this.#closeAfter = true;
     this.#closeWhy = `cut short: ${reason}`;
     this.#runCloseCallbacks();
@@ -274,6 +287,7 @@ export class ConnectionExchange implements Exchange {
     }
     this.#state = 'handedOff';
     this.#status = 200;
+    this.#handedHead = withHead;
     this.#closeAfter = true;
     this.#closeWhy = "the program's output ends with the connection (the socket is its stdout)";
     this.#host.exchangeChanged(); // the connection stops reading; from here it never writes

@@ -18,6 +18,8 @@ export interface ReportedExchange {
   readonly closeWhy: string;
   readonly abortReason: string;
   readonly upstreamUs: number | null;
+  /** Lent to a program: true if porta wrote the status line (socket mode), false if the program did (nph-). */
+  readonly handedHead: boolean | null;
 }
 
 /** The last connection's address strings (see the constructor). */
@@ -134,16 +136,38 @@ export class ConnectionReport {
     this.trace?.(
       'answer',
       `answered ${status}, ${body}; ${closeWhy === null ? 'keep-alive' : `then close: ${closeWhy}`}`,
-      {
-        status,
-        bytes,
-        keepAlive: closeWhy === null,
-        why: closeWhy ?? 'keep-alive',
-      },
+      { status, bytes, keepAlive: closeWhy === null, why: closeWhy ?? 'keep-alive' },
     );
+    this.#logAccess(request, status, bytes ?? 0, upstreamUs);
+  }
+
+  /**
+   * A program that had the socket as its stdout gave it back. porta saw none
+   * of its bytes: the trace says what porta wrote and why the connection
+   * ends, never a status it did not see (an nph- program writes its own).
+   * `cut`: why the answer may be incomplete (then a reset ends it).
+   */
+  programAnswered(exchange: ReportedExchange, cut: string | null): void {
+    const nph = exchange.handedHead === false;
+    const status = nph ? null : 200;
+    const written = nph
+      ? 'answered by the program itself (nph-: its own status line, which porta does not read)'
+      : 'answered 200, the body written by the program itself';
+    const why = cut === null ? exchange.closeWhy : `cut short (${cut}): a reset ends it`;
+    const logged = cut === null ? '' : `; logged as ${exchange.status}`;
+    this.trace?.('answer', `${written}; then close: ${why}${logged}`, { status, bytes: null, keepAlive: false, why });
+    this.#logAccess(exchange.request, exchange.status, 0, exchange.upstreamUs);
+  }
+
+  #logAccess(
+    request: (LoggedRequest & { readonly client: string }) | null,
+    status: number,
+    bytes: number,
+    upstreamUs: number | null,
+  ): void {
     if (this.#log.enabled) {
       const client = request?.client ?? this.peer.remoteAddress;
-      this.#log.access({ client, request, status, bytes: bytes ?? 0, upstreamUs });
+      this.#log.access({ client, request, status, bytes, upstreamUs });
     } else this.#log.answers++;
   }
 

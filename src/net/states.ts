@@ -111,6 +111,7 @@ export interface EndedExchange {
   readonly closeWhy: string;
   readonly abortReason: string;
   readonly cutNeedsReset: boolean;
+  readonly clientGone: boolean;
 }
 
 /** Where a connection goes once its exchange is over, and why (the cause its trace gives). */
@@ -140,6 +141,8 @@ export function afterExchange(exchange: EndedExchange, stopping: boolean, unsent
   // only a reset can say it (a close-delimited body).
   if (exchange.state === 'aborted') {
     const cut = `the answer was cut short (${exchange.abortReason})`;
+    // The client reset: nothing more can be sent, a FIN least of all.
+    if (exchange.clientGone) return { to: 'closed', cause: cut, reset: true };
     return exchange.cutNeedsReset
       ? { to: 'closed', cause: `${cut}: a reset says so`, reset: true }
       : { to: 'closing', cause: cut };

@@ -5,13 +5,15 @@
 // more (the same rule, and the same list, as the status page).
 //
 // Two things make a live stream of a server's own events safe:
-// - The page's own connections are muted. Writing an SSE message is a socket
-//   write, and a traced write is an event, which would be written again, for
-//   ever. Each flow request says so in a 'dispatch' event (handler 'flow')
-//   before it writes anything; the hub drops every later event of that
-//   connection until its 'close'. (What such a connection did before its
-//   first flow dispatch, its accept and its first read, cannot be known to be
-//   the page's yet: the page hides lanes whose URL is under /.porta/flow.)
+// - An event stream's own connection is muted while it streams. Writing an
+//   SSE message is a socket write, and a traced write is an event, which
+//   would be written again, for ever. The stream's request says so in its
+//   'dispatch' event (handler 'flow', stream true) before it writes
+//   anything; the tracer drops that connection's events until the stream's
+//   answer (or the close). Everything else is traced, the page's own files
+//   included: the page itself hides lanes whose requests are all its own
+//   (under /.porta/flow), and shows a browser's connection again once it
+//   carries a request of the site's.
 // - A slow reader costs bounded memory. When the exchange says 'full' (the
 //   socket's buffer is over its mark) the events for that reader are counted,
 //   not queued; once the socket drains the page is told how many it missed.
@@ -49,20 +51,27 @@ const PAGE_HEADERS: HeaderList = [
 const HEARTBEAT_MS = 15_000;
 
 export function serveFlow(exchange: Exchange, tracer: Tracer, allow: AddressRanges): void {
-  // The hub listens before this connection says it is the page's, so that it hears it.
   const hub = hubFor(tracer);
-  exchange.trace?.('dispatch', 'the flow page (its own events are not shown)', { handler: 'flow' });
+  const path = exchange.request.path;
+  const name = path === FLOW_PATH ? '' : path.slice(FLOW_PATH.length + 1);
+  const stream = name === 'events';
+  // Listening from here, a stream's dispatch below is traced, and so mutes its connection (Tracer).
+  if (stream) hub.listen();
+  const what = stream
+    ? "the flow page's event stream (its own events are not shown)"
+    : `the flow page: ${name || 'the page'}`;
+  exchange.trace?.('dispatch', what, { handler: 'flow', stream, file: name });
   const client = exchange.request.client;
   if (!LOOPBACK_RANGES.has(client) && !allow.has(client)) {
+    hub.idle();
     return exchange.sendError(403, 'the flow page is not for you');
   }
   const method = exchange.request.method;
   if (method !== 'GET' && method !== 'HEAD') {
+    hub.idle();
     return exchange.sendError(405, `${method} is not allowed here`, [['Allow', 'GET, HEAD']]);
   }
-  const path = exchange.request.path;
-  const name = path === FLOW_PATH ? '' : path.slice(FLOW_PATH.length + 1);
-  if (name === 'events') return hub.add(exchange);
+  if (stream) return hub.add(exchange);
   const asset = Object.hasOwn(ASSET_FILES, name) ? ASSET_FILES[name] : undefined;
   if (asset === undefined) return exchange.sendError(404, 'the flow page has no such file');
   readAsset(asset.file).then(
@@ -102,16 +111,16 @@ interface Reader {
   dropped: number;
 }
 
-/** One per tracer (one per process): every page's stream, and the connections that are pages'. */
+/** One per tracer (one per process): every page's stream. */
 class FlowHub {
+  readonly #tracer: Tracer;
   readonly #readers = new Set<Reader>();
-  /** Connections that asked for the flow page: none of their events is shown. Cleared at their close. */
-  readonly #muted = new Set<number>();
   #heartbeat: NodeJS.Timeout | null = null;
+  /** Subscribed only while a page reads: with none open, nothing is traced (Tracer.active). */
+  #unsubscribe: (() => void) | null = null;
 
   constructor(tracer: Tracer) {
-    // Subscribed for good: the mute set must hear every flow dispatch, watched or not.
-    tracer.subscribe((event) => this.#event(event));
+    this.#tracer = tracer;
   }
 
   add(exchange: Exchange): void {
@@ -123,8 +132,11 @@ class FlowHub {
       // nginx would otherwise buffer the stream (proxy_buffering); harmless elsewhere.
       ['X-Accel-Buffering', 'no'],
     ];
-    if (exchange.sendHead(200, headers, framing) === 'gone') return;
-    if (exchange.headOnly) return void exchange.end();
+    if (exchange.sendHead(200, headers, framing) === 'gone') return this.idle();
+    if (exchange.headOnly) {
+      exchange.end();
+      return this.idle();
+    }
     const reader: Reader = { exchange, full: false, dropped: 0 };
     this.#readers.add(reader);
     exchange.onClose(() => this.#remove(reader));
@@ -143,21 +155,29 @@ class FlowHub {
     }
   }
 
-  #remove(reader: Reader): void {
-    this.#readers.delete(reader);
-    if (this.#readers.size === 0 && this.#heartbeat !== null) {
+  /** Hear every trace event from now on (before a stream's dispatch is traced). */
+  listen(): void {
+    this.#unsubscribe ??= this.#tracer.subscribe((event) => this.#event(event));
+  }
+
+  /** With no page reading, stop listening. */
+  idle(): void {
+    if (this.#readers.size > 0) return;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#heartbeat !== null) {
       clearInterval(this.#heartbeat);
       this.#heartbeat = null;
     }
   }
 
+  #remove(reader: Reader): void {
+    this.#readers.delete(reader);
+    this.idle();
+  }
+
   #event(event: TraceEvent): void {
     // Runs inside the traced connection's own call (Tracer.#emit): cheap, and never throws at it.
-    if (event.kind === 'dispatch' && event.data['handler'] === 'flow') this.#muted.add(event.conn);
-    if (this.#muted.has(event.conn)) {
-      if (event.kind === 'close') this.#muted.delete(event.conn);
-      return;
-    }
     if (this.#readers.size === 0) return;
     const message = Buffer.from(`data: ${JSON.stringify(event)}\n\n`, 'utf8');
     for (const reader of this.#readers) this.#send(reader, message);

@@ -138,10 +138,22 @@ function readSmall(exchange: Exchange, answer: FileAnswer, cache: SmallFileCache
     }),
     exchange.contain((err: Error) => {
       if (exchange.gone) return;
+      if (vanished(err)) return changed(exchange, answer);
       exchange.logError(`read ${pathText(fsPath)}: ${err.message}`);
       exchange.sendError(500, 'file could not be read');
     }),
   );
+}
+
+/**
+ * Removed (or renamed) since its lookup, which is remembered for up to a
+ * second (http/root.ts): not a server error. The server looks it up again
+ * (FileChanged) and answers what is there now: a 404, or the file itself for
+ * a precompressed sibling that went.
+ */
+function vanished(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /**
@@ -172,6 +184,7 @@ function sendfileBody(
     current = fstatSync(file);
   } catch (err) {
     if (file !== null) closeQuietly(file);
+    if (vanished(err)) return changed(exchange, answer);
     exchange.logError(`open ${pathText(fsPath)}: ${(err as Error).message}`);
     return exchange.sendError(500, 'file could not be read');
   }
@@ -210,7 +223,7 @@ function sendfileBody(
           return exchange.abort(`send timeout: the client took nothing for ${options.sendTimeoutMs / 1000} s`);
         case 'EPIPE':
         case 'ECONNRESET':
-          return exchange.abort(`the client left (${err.code}) after ${sent} of ${length} bytes`);
+          return exchange.abort(`the client left (${err.code}) after ${sent} of ${length} bytes`, true);
         case 'EINVAL':
         case 'ENOSYS':
         case 'EOPNOTSUPP':
@@ -267,7 +280,13 @@ function streamFile(exchange: Exchange, answer: FileAnswer, readChunk: number, c
       }
     }),
   );
-  pipeBody(exchange, stream, fsPath, () => started);
+  pipeBody(
+    exchange,
+    stream,
+    fsPath,
+    () => started,
+    () => changed(exchange, answer),
+  );
 }
 
 /** Stream the body from a file already open, its head already sent (sendfile's fallback). The stream closes `fd`. */
@@ -278,7 +297,14 @@ function streamOpen(exchange: Exchange, fd: number, answer: FileAnswer, readChun
 }
 
 /** A file stream onto the exchange, with backpressure; `started`: has the head gone out? */
-function pipeBody(exchange: Exchange, stream: ReadStream, fsPath: FsPath, started: () => boolean): void {
+function pipeBody(
+  exchange: Exchange,
+  stream: ReadStream,
+  fsPath: FsPath,
+  started: () => boolean,
+  /** The file was gone at its open (before the head): look it up again. */
+  reopen?: () => void,
+): void {
   exchange.onClose(() => stream.destroy());
   stream.on(
     'data',
@@ -299,6 +325,7 @@ function pipeBody(exchange: Exchange, stream: ReadStream, fsPath: FsPath, starte
     'error',
     exchange.contain((err: Error) => {
       if (exchange.gone) return;
+      if (!started() && reopen !== undefined && vanished(err)) return reopen();
       exchange.logError(`stream ${pathText(fsPath)}: ${err.message}`);
       if (!started()) exchange.sendError(500, 'file could not be read');
       else exchange.abort('file read failed mid-response');

@@ -78,6 +78,8 @@ export type RangeVerdict =
 export function evaluateRange(req: Request, size: number, etag: string, lastModified: string): RangeVerdict {
   const header = req.header('range');
   if (header === undefined || req.method !== 'GET') return { kind: 'full' };
+  // Range is not a list (RFC 9110 §5.3): two fields combine into no valid value, ignored (§14.2).
+  if (req.headerCount('range') > 1) return { kind: 'full' };
   // RFC 9110 §13.1.5: If-Range with a stale validator means "send it all".
   const ifRange = req.header('if-range');
   if (ifRange !== undefined) {

@@ -133,6 +133,8 @@ export class StaticFiles {
     this.root.forget(answer.fsPath);
     this.root.forget(answer.source);
     const found = this.root.lookup(answer.source);
+    // Gone since its lookup (deleted, renamed): what is there now is nothing.
+    if (found.kind === 'missing') return exchange.sendError(404, 'not found');
     if (answer.retried || found.kind !== 'file') {
       return exchange.sendError(503, 'file changed while being read', [['Retry-After', '1']]);
     }

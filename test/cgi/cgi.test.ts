@@ -4,6 +4,8 @@
 
 import t, { type Test } from 'tap';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { CgiSpawnMethod, CgiStdoutMode } from '../../src/config';
 import {
@@ -84,7 +86,7 @@ for (const { mode, spawn } of variants) {
       const r = await get(
         port,
         '/cgi-bin/env.sh/extra/p%20ath?a=1&b=2',
-        'X-Custom: one\r\nX-Custom: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nProxy: http://evil:1\r\nCookie: a=1\r\nCookie: b=2\r\n',
+        'X-Custom: one\r\nX-Custom: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nProxy-Authorization: Basic cHJveHk6cHc=\r\nProxy: http://evil:1\r\nCookie: a=1\r\nCookie: b=2\r\n',
       );
       t.equal(r.status, 200);
       const env = envOf(r.body);
@@ -110,6 +112,7 @@ for (const { mode, spawn } of variants) {
       t.equal(env.get('HTTP_COOKIE'), 'a=1; b=2', 'cookies are joined with ;');
       t.equal(env.get('HTTP_HOST'), 'test.local:8080');
       t.notOk(env.has('HTTP_AUTHORIZATION'), 'credentials are not passed');
+      t.notOk(env.has('HTTP_PROXY_AUTHORIZATION'), "nor a proxy's (RFC 3875 §4.1.18)");
       t.notOk(env.has('HTTP_PROXY'), 'httpoxy: Proxy never becomes HTTP_PROXY');
       t.notOk(env.has('CONTENT_LENGTH'), 'no body, no CONTENT_LENGTH');
       t.notOk(env.has('HOME'), 'the server environment does not leak');
@@ -196,6 +199,17 @@ for (const { mode, spawn } of variants) {
       const [r] = parseResponses(data);
       t.equal(r?.headers['x-content-length'], '11');
       t.equal(r?.body.toString(), 'hello world');
+      const envAnswer = await rawRequest(
+        port,
+        'POST /cgi-bin/env.sh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+        { timeoutMs: 10_000 },
+      );
+      const env = envOf(parseResponses(envAnswer.data)[0]?.body ?? Buffer.alloc(0));
+      t.equal(env.get('CONTENT_LENGTH'), '5');
+      t.notOk(
+        env.has('HTTP_TRANSFER_ENCODING'),
+        'the coding was undone: no HTTP_TRANSFER_ENCODING beside CONTENT_LENGTH',
+      );
     });
 
     t.test('a 2 MiB body arrives whole', async (t) => {
@@ -254,6 +268,20 @@ for (const { mode, spawn } of variants) {
       const text = data.toString('latin1');
       t.match(text, /^HTTP\/1\.1 418 /);
       t.notMatch(text, /short and stout/);
+    });
+
+    t.test('HEAD answered by a local redirect to another program: still no body', async (t) => {
+      // The redirect's GET answers the HEAD: the target runs through the
+      // pipe too (it ran in socket mode, and its body reached the client).
+      const { data } = await rawRequest(
+        port,
+        'HEAD /cgi-bin/redirect-to-cgi.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        { timeoutMs: 10_000 },
+      );
+      const text = data.toString('latin1');
+      t.match(text, /^HTTP\/1\.1 418 /);
+      t.notMatch(text, /short and stout/);
+      t.ok(text.endsWith('\r\n\r\n'), 'the head, and nothing after it');
     });
 
     t.test(
@@ -354,6 +382,22 @@ for (const { mode, spawn } of variants) {
       if (mode === 'pipe') t.notOk(data.toString('latin1').endsWith('0\r\n\r\n'), 'cut: no last chunk');
     });
 
+    t.test('complete answers are not reported cut at the timeout (EOF read after the exit)', async (t) => {
+      // The exit often comes before stdout's EOF is read; the timeout kept
+      // for a process left holding stdout must go with that EOF, or it fired
+      // later and logged "its stdout was still open … the answer is cut".
+      for (let i = 0; i < 12; i++) {
+        const r = await get(port, '/cgi-bin/echo.py');
+        t.equal(r.status, 200);
+      }
+      await sleep(1800); // past the 1.5 s timeout
+      t.notMatch(
+        server.logs(),
+        /echo\.py: (its stdout was still open|timed out)/,
+        'no timeout fired for these answers',
+      );
+    });
+
     t.test('a client that disconnects gets its program killed', async (t) => {
       const pidFile = join(writable(root), `gone-${mode}`);
       await rawRequest(port, `GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 400 });
@@ -420,6 +464,19 @@ t.test('pipe mode: parsed responses', async (t) => {
     t.notMatch(data.toString(), /must not be sent/);
   });
 
+  t.test('205 sends no body, and says so with Content-Length: 0 (RFC 9110 §15.3.6)', async (t) => {
+    const { data } = await rawRequest(
+      port,
+      'GET /cgi-bin/resetcontent.sh HTTP/1.1\r\nHost: x\r\n\r\nGET /target.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { timeoutMs: 10_000 },
+    );
+    const [reset, next] = parseResponses(data);
+    t.equal(reset?.status, 205);
+    t.equal(reset?.headers['content-length'], '0');
+    t.notMatch(data.toString(), /must not be sent/);
+    t.equal(next?.body.toString(), 'the target file\n', 'and the connection goes on to the next request');
+  });
+
   t.test('local redirect is served internally', async (t) => {
     const r = await get(port, '/cgi-bin/local-redirect.sh');
     t.equal(r.status, 200);
@@ -449,6 +506,9 @@ t.test('pipe mode: parsed responses', async (t) => {
     t.equal(r.headers['x-from-script'], '1');
     const outside = await get(port, '/cgi-bin/sendfile-outside.sh');
     t.equal(outside.status, 403);
+    const missing = await get(port, '/cgi-bin/sendfile-missing.sh');
+    t.equal(missing.status, 404, 'a file that is not there: 404');
+    t.notMatch(missing.body.toString(), /no-such-file/, 'its path is logged, not shown');
   });
 
   t.test('malformed output → 502', async (t) => {
@@ -480,6 +540,40 @@ t.test('socket mode: the socket is the program stdout', async (t) => {
   );
   t.equal(text.split('HTTP/1.1').length - 1, 1, 'the pipelined request behind it is not answered');
   t.ok(closed, 'the connection closes');
+});
+
+t.test('socket mode: a client that resets gets its program stopped at once, not at its timeout', async (t) => {
+  // porta's connection no longer reads a socket lent to a program; the
+  // addon watches a dup of it for the reset (regression: the program ran on
+  // to its timeout, holding its slot). The child_process launcher cannot.
+  const { server, root } = await cgiServer(t, 'socket', { cgiTimeoutMs: 20_000, cgiKillGraceMs: 300 });
+  t.equal(server.porta.cgiLauncher, 'addon', 'the addon launcher (built by make test)');
+  const pidFile = join(writable(root), 'reset');
+  const socket = connect(server.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.on('error', () => undefined);
+  socket.write(`GET /cgi-bin/sleep.sh?${pidFile} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const started = Date.now();
+  while (!existsSync(pidFile) && Date.now() - started < 5000) await sleep(20);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.ok(pid > 1, 'the program runs');
+  socket.resetAndDestroy();
+  const reset = Date.now();
+  let alive = true;
+  while (alive && Date.now() - reset < 3000) {
+    try {
+      process.kill(pid, 0);
+      await sleep(50);
+    } catch {
+      alive = false;
+    }
+  }
+  t.notOk(alive, `stopped ${Date.now() - reset} ms after the reset (its timeout is 20 s)`);
+  t.match(server.logs(), /sleep\.sh: the client reset the connection \(ECONNRESET\)/, 'and the log says why');
+  const after = await rawRequest(server.port, 'GET /cgi-bin/status.sh HTTP/1.1\r\nHost: x\r\n\r\n', {
+    timeoutMs: 10_000,
+  });
+  t.match(after.data.toString('latin1'), /short and stout/, 'the server goes on serving');
 });
 
 t.test('--cgi-max: beyond the running limit and the queue, 503 with Retry-After', async (t) => {

@@ -13,6 +13,7 @@ function ended(fields: Partial<EndedExchange>): EndedExchange {
     closeWhy: '',
     abortReason: '',
     cutNeedsReset: false,
+    clientGone: false,
     ...fields,
   };
 }
@@ -45,6 +46,15 @@ const cases: Array<[string, EndedExchange, boolean, boolean, string, string, tru
     false,
     'closed',
     'the answer was cut short (program died): a reset says so',
+    true,
+  ],
+  [
+    'cut short by the client reset (seen by sendfile): no FIN can follow',
+    ended({ state: 'aborted', abortReason: 'the client left (ECONNRESET)', clientGone: true, closeAfter: true }),
+    false,
+    false,
+    'closed',
+    'the answer was cut short (the client left (ECONNRESET))',
     true,
   ],
   ['gone', ended({ state: 'gone', closeAfter: true, closeWhy: 'x' }), true, true, 'closed', 'porta closed it at once'],

@@ -86,6 +86,14 @@ t.test('HTTPS, end to end with curl', async (t) => {
   t.notMatch(nph.stdout, /plain bytes/, 'never a plaintext byte on a TLS connection');
   t.match(s.logs(), /nph- scripts cannot run over HTTPS/);
 
+  // TLS 1.2 with forward secrecy and AEAD only: static RSA and CBC suites are refused, ECDHE-GCM is served.
+  const tls12 = ['--tlsv1.2', '--tls-max', '1.2'];
+  const weak = await curl([...ca, ...tls12, '--ciphers', 'AES128-SHA:AES128-GCM-SHA256', `${base}/digits.txt`]);
+  t.not(weak.status, 0, `a suite without forward secrecy is refused: ${weak.stderr.trim()}`);
+  const strong = await curl([...ca, ...tls12, '--ciphers', 'ECDHE-RSA-AES128-GCM-SHA256', `${base}/digits.txt`]);
+  t.equal(strong.stdout, '0123456789', `ECDHE with GCM over TLS 1.2: ${strong.stderr.trim()}`);
+  t.equal((await curl([...ca, '--tls-max', '1.1', `${base}/digits.txt`])).status !== 0, true, 'TLS 1.1: refused');
+
   const plain = await rawRequest(s.port, 'GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 3000 });
   t.ok(plain.closed, 'a plaintext request to the TLS port is closed');
   t.notMatch(plain.data.toString('latin1'), /0123456789/);

@@ -190,6 +190,12 @@ t.test('conditional and range requests', async (t) => {
     t.equal(spaced.r.headers['content-range'], `bytes 2-3/${N}`, 'empty list elements and spaces (§5.6.1)');
   });
 
+  t.test('two Range fields are no valid Range: ignored, 200 (RFC 9110 §5.3, §14.2)', async (t) => {
+    const { r } = await request(port, 'Range: bytes=0-1\r\nRange: bytes=2-3\r\n');
+    t.equal(r.status, 200, 'not 206 for the first one');
+    t.equal(r.body.toString(), DIGITS);
+  });
+
   t.test('multiple ranges get a valid answer', async (t) => {
     for (const range of ['bytes=0-1,5-6', 'bytes=0-1, 30-']) {
       const { r } = await request(port, `Range: ${range}\r\n`);

@@ -3,7 +3,8 @@
 // validators, once `statCacheMs` has passed.
 
 import t from 'tap';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { getOnce, parseResponses, rawRequest, sleep, startPorta, tempDir } from '../helpers/porta';
@@ -139,4 +140,104 @@ t.test('a precompressed file keeps its own ETag and its variant’s, whichever i
   const revalidated = await get('/app.js', `Accept-Encoding: gzip\r\nIf-None-Match: ${variant?.headers['etag']}\r\n`);
   t.equal(revalidated?.status, 304, 'its own tag revalidates it');
   t.equal((await get('/app.js.gz', ''))?.headers['etag'], direct?.headers['etag'], 'and the .gz keeps its own');
+});
+
+// A file deleted within the moment its lookup is remembered is gone, not a
+// server error (regression: the open's ENOENT answered 500 for up to a second).
+for (const route of [
+  { name: 'read whole', size: 10, sendfile: true },
+  { name: 'sendfile', size: 300_000, sendfile: true },
+  { name: 'streamed', size: 300_000, sendfile: false },
+]) {
+  t.test(`a file deleted within statCacheMs is a 404 (${route.name})`, async (t) => {
+    const { dir, remove } = tempDir();
+    t.teardown(remove);
+    const file = join(dir, 'gone.bin');
+    writeFileSync(file, Buffer.alloc(route.size, 'a'));
+    const server = await startPorta(t, { root: dir, sendfile: route.sendfile, limits: { statCacheMs: 60_000 } });
+    const before = await rawRequest(server.port, 'HEAD /gone.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    t.equal(parseResponses(before.data, [true])[0]?.status, 200, 'its lookup is now remembered for 60 s');
+    unlinkSync(file);
+    t.equal((await getOnce(server.port, '/gone.bin'))?.status, 404);
+    t.notMatch(server.logs(), /ENOENT/, 'nothing for the error log');
+  });
+}
+
+t.test('a precompressed sibling deleted within statCacheMs: the file itself is served', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  // Random text: its .gz stays large (no small-file cache, which keeps what it read for the second).
+  const text = randomBytes(225_000).toString('base64');
+  const page = join(dir, 'big.txt');
+  writeFileSync(page, text);
+  writeFileSync(`${page}.gz`, gzipSync(Buffer.from(text)));
+  const old = new Date('2026-01-01T00:00:00Z');
+  utimesSync(page, old, old);
+  const server = await startPorta(t, { root: dir, limits: { statCacheMs: 60_000 } });
+  const get = async () =>
+    parseResponses(
+      (
+        await rawRequest(
+          server.port,
+          'GET /big.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n',
+        )
+      ).data,
+    )[0];
+  t.equal((await get())?.headers['content-encoding'], 'gzip', 'the sibling first');
+  unlinkSync(`${page}.gz`);
+  const after = await get();
+  t.equal(after?.status, 200);
+  t.equal(after?.headers['content-encoding'], undefined, 'then the file itself');
+  t.equal(after?.body.toString(), text);
+});
+
+// A development server: saved, then reloaded at once (regression: the answer
+// remembered for a second was served, old bytes or a 304 for the old ETag).
+t.test('an edit shows on the very next request (the folder is watched)', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  const file = join(dir, 'page.html');
+  writeFileSync(file, '<p>first</p>\n');
+  const server = await startPorta(t, { root: dir }); // the default one-second memory
+  t.teardown(() => server.close());
+  const before = await getOnce(server.port, '/page.html');
+  t.equal(before?.body.toString(), '<p>first</p>\n');
+  writeFileSync(file, '<p>second, saved</p>\n');
+  const after = await getOnce(server.port, '/page.html');
+  t.equal(after?.body.toString(), '<p>second, saved</p>\n', 'the saved bytes');
+  t.not(after?.headers['etag'], before?.headers['etag'], 'under a new ETag');
+  const revalidate = await rawRequest(
+    server.port,
+    `GET /page.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: ${before?.headers['etag']}\r\nConnection: close\r\n\r\n`,
+  );
+  t.equal(parseResponses(revalidate.data)[0]?.status, 200, 'the old ETag is no longer current: 200, not 304');
+  unlinkSync(file);
+  t.equal((await getOnce(server.port, '/page.html'))?.status, 404, 'and a deleted file is gone at once');
+});
+
+t.test('an edited source is served at once over its now stale .gz', async (t) => {
+  const { dir, remove } = tempDir();
+  t.teardown(remove);
+  const css = join(dir, 'style.css');
+  writeFileSync(css, 'body { color: red }\n');
+  writeFileSync(`${css}.gz`, gzipSync(Buffer.from('body { color: red }\n')));
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(css, old, old);
+  utimesSync(`${css}.gz`, old, old);
+  const server = await startPorta(t, { root: dir });
+  t.teardown(() => server.close());
+  const get = async () =>
+    parseResponses(
+      (
+        await rawRequest(
+          server.port,
+          'GET /style.css HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n',
+        )
+      ).data,
+    )[0];
+  t.equal((await get())?.headers['content-encoding'], 'gzip', 'the fresh sibling first');
+  writeFileSync(css, 'body { color: blue }\n');
+  const edited = await get();
+  t.equal(edited?.headers['content-encoding'], undefined, 'then, at once, the edited file itself');
+  t.equal(edited?.body.toString(), 'body { color: blue }\n');
 });

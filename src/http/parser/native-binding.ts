@@ -35,7 +35,7 @@ interface NativeHTTPParserClass {
 }
 
 export interface HttpCommon {
-  HTTPParser: NativeHTTPParserClass & { kLenientVersion?: number };
+  HTTPParser: NativeHTTPParserClass;
 }
 
 function loadBinding(): HttpCommon | null {
@@ -85,9 +85,9 @@ export function nativeParserAvailable(): boolean {
   return binding !== null;
 }
 
-/** Lenient flags: version only (see wasm.ts for why that one, and no other). */
+/** Lenient flags: none (see wasm.ts). */
 export function lenientFlags(): number {
-  return binding?.HTTPParser.kLenientVersion ?? 16;
+  return 0;
 }
 
 /** A parser from the free list, or a new one. */

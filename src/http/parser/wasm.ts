@@ -73,6 +73,8 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   /** Non-data bytes since the last data (or the head's end), across reads. */
   #lineBytes = 0;
   #extensionsOverflow = false;
+  /** Tracing: a chunked body ended with no trailers; its last chunk line ends at the message's end. */
+  #lastChunkLine = false;
   /**
    * --trace: each callback told with its offset. The callbacks that carry no
    * pointer (message begin, headers complete) pause llhttp for a moment, so
@@ -89,12 +91,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#maxHeaderSize = options.maxHeaderSize;
     this.#trace = sink.parserTrace ?? null;
     this.#ptr = this.#lib.llhttp_alloc(TYPE_REQUEST);
-    // Every lenient flag stays off but one: each of the others reopens a
+    // Every lenient flag stays off (llhttp_alloc's default): each reopens a
     // request smuggling class (obs-fold CVE-2024-27982, bare LF CVE-2022-32214,
-    // …). Lenient *version* only lets any digit.digit through, so that
-    // HTTP/1.2 can be served as HTTP/1.1 (RFC 9110 §2.5) and HTTP/3.0 refused
-    // with 505 by the connection; "HTTP/1.x" is still a parse error.
-    this.#lib.llhttp_set_lenient_version(this.#ptr, 1);
+    // …). Lenient *version* too: HTTP/1.9 is refused (505), not served as
+    // HTTP/1.1 as RFC 9110 §2.5 would allow; no client sends it.
   }
 
   execute(chunk: Buffer): ExecStatus {
@@ -144,6 +144,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       if (ret === ERR_PAUSED) {
         this.#pause = 'none';
         this.offset = offset;
+        if (this.#lastChunkLine && offset - done > this.#mark) {
+          this.#traceSpan('chunk_line', rest, this.#mark, offset - done - this.#mark);
+        }
+        this.#lastChunkLine = false;
         this.#trace?.('message_complete', offset, 0, null);
         return 'paused';
       }
@@ -278,7 +282,12 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   }
 
   onHeaderField(chunk: Buffer, start: number, len: number): number {
-    if (this.#trace !== null) this.#traceSpan(this.#inTrailers ? 'trailer_field' : 'header_field', chunk, start, len);
+    if (this.#trace !== null) {
+      // The last chunk's line ("0", after the data's CRLF) reaches no callback: it ends where the trailers begin.
+      if (this.#inTrailers && this.#inChunkedBody && start > this.#mark)
+        this.#traceSpan('chunk_line', chunk, this.#mark, start - this.#mark);
+      this.#traceSpan(this.#inTrailers ? 'trailer_field' : 'header_field', chunk, start, len);
+    }
     if (this.#inTrailers) {
       this.#inChunkedBody = false; // trailers are bounded by the header limit
     } else {
@@ -341,7 +350,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       return this.#pauseToTrace('headers_complete', `${requestLine(head)}, keep-alive ${keepAlive}`);
     }
     if (this.#trace !== null) {
-      this.#traced = { callback: 'headers_complete', detail: `${requestLine(head)}, chunked body` };
+      this.#traced = {
+        callback: 'headers_complete',
+        detail: `${requestLine(head)}, chunked body, keep-alive ${keepAlive}`,
+      };
     }
     // Stop for a moment to learn where the head ends: chunk lines are counted from there.
     this.#inChunkedBody = true;
@@ -365,6 +377,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   }
 
   onMessageComplete(): number {
+    this.#lastChunkLine = this.#trace !== null && this.#inChunkedBody;
     this.#inChunkedBody = false;
     this.#sink.onRequestEnd();
     this.#pause = 'messageEnd';

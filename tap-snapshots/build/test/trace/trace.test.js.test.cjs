@@ -92,9 +92,8 @@ Array [
   "1 write: write 263 bytes, a response head: \\"HTTP/1.1 200 OK\\\\r\\\\nDate: D\\\\r\\\\nServer: porta/0.1.0\\\\r\\\\nContent-Type: application/octet-stream\\\\r\\\\nLast-Modified: L\\\\r\\\\nETag: E\\\\r\\\\nAccept-Ranges: bytes\\\\r\\\\nCache-Control: no-cache\\\\r\\\\nContent-Length: 8388608\\\\r\\\\n\\\\r\\\\n\\"",
   "1 write: sendfile wrote N body bytes",
   "1 answer: answered 200, N body bytes; then close: cut short: the client left (ECONNRESET) after N of 8388608 bytes",
-  "1 state: state responding → closing (the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes); FIN after the last byte, then wait for the peer's)",
-  "1 state: state closing → closed (the socket closed)",
-  "1 close: connection closed: the socket closed",
+  "1 state: state responding → closed (the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes))",
+  "1 close: connection closed: the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes)",
 ]
 `
 
@@ -171,7 +170,7 @@ Array [
   "1 state: state responding → handedOff (the socket is lent to a program as its stdout)",
   "1 spawn: spawned pid N in T ms: fd 1 IS the client socket (fd N in porta, dup'd by the launcher, fd 1 in the child)",
   "1 exit: pid N exited with status 0 after T ms",
-  "1 answer: answered 200, the body written by the program itself; then close: the program's output ends with the connection (the socket is its stdout)",
+  "1 answer: answered by the program itself (nph-: its own status line, which porta does not read); then close: the program's output ends with the connection (the socket is its stdout)",
   "1 state: state handedOff → closing (the program's output ends with the connection (the socket is its stdout); FIN after the last byte, then wait for the peer's)",
   "1 state: state closing → closed (the socket closed)",
   "1 close: connection closed: the socket closed",
@@ -296,9 +295,8 @@ Array [
   "1 write: write 263 bytes, a response head: \\"HTTP/1.1 200 OK\\\\r\\\\nDate: D\\\\r\\\\nServer: porta/0.1.0\\\\r\\\\nContent-Type: application/octet-stream\\\\r\\\\nLast-Modified: L\\\\r\\\\nETag: E\\\\r\\\\nAccept-Ranges: bytes\\\\r\\\\nCache-Control: no-cache\\\\r\\\\nContent-Length: 8388608\\\\r\\\\n\\\\r\\\\n\\"",
   "1 write: sendfile wrote N body bytes",
   "1 answer: answered 200, N body bytes; then close: cut short: the client left (ECONNRESET) after N of 8388608 bytes",
-  "1 state: state responding → closing (the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes); FIN after the last byte, then wait for the peer's)",
-  "1 state: state closing → closed (the socket closed)",
-  "1 close: connection closed: the socket closed",
+  "1 state: state responding → closed (the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes))",
+  "1 close: connection closed: the answer was cut short (the client left (ECONNRESET) after N of 8388608 bytes)",
 ]
 `
 
@@ -394,7 +392,7 @@ Array [
   "1 state: state responding → handedOff (the socket is lent to a program as its stdout)",
   "1 spawn: spawned pid N in T ms: fd 1 IS the client socket (fd N in porta, dup'd by the launcher, fd 1 in the child)",
   "1 exit: pid N exited with status 0 after T ms",
-  "1 answer: answered 200, the body written by the program itself; then close: the program's output ends with the connection (the socket is its stdout)",
+  "1 answer: answered by the program itself (nph-: its own status line, which porta does not read); then close: the program's output ends with the connection (the socket is its stdout)",
   "1 state: state handedOff → closing (the program's output ends with the connection (the socket is its stdout); FIN after the last byte, then wait for the peer's)",
   "1 state: state closing → closed (the socket closed)",
   "1 close: connection closed: the socket closed",
