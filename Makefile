@@ -70,11 +70,14 @@ test: build lint test-deps
 # browser test/ops/flow.test.ts drives through playwright-core (an npm
 # devDependency, hence `install`; playwright's own browsers are never fetched).
 # Installed only when missing (haproxy and nginx live in /usr/sbin, which a
-# PATH may lack); if that fails, those tests fail and say why.
-TEST_PROGRAMS := openssl curl haproxy nginx chromium
+# PATH may lack); if that fails, those tests fail and say why. ss (iproute2)
+# reads a listening socket's backlog for test/ops/cluster.test.ts. An entry
+# is the program, then its Debian package after a colon when they differ.
+TEST_PROGRAMS := openssl curl haproxy nginx chromium ss:iproute2
 test-deps: install
-	@missing=""; for p in $(TEST_PROGRAMS); do \
-	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
+	@missing=""; for entry in $(TEST_PROGRAMS); do \
+	  p=$${entry%%:*}; package=$${entry#*:}; \
+	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || [ -x /usr/bin/$$p ] || [ -x /sbin/$$p ] || [ -x /bin/$$p ] || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "test-deps: installing$$missing"; \

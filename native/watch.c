@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -195,12 +197,21 @@ static void hangup_close(hangup_t* h) {
 
 // EPOLLERR or EPOLLHUP: onHangup(code), code the socket's pending error
 // ('ECONNRESET', …) or null when both directions were just shut down
-// cleanly. Either way the watch is over.
+// cleanly. Either way the watch is over. The pending error is gone if the
+// program's own write met the reset first (its write returned it): the
+// connection is then CLOSED all the same, and taken for a reset. (Only a
+// program that shut its side down itself, shutdown(1, SHUT_WR), could see
+// the client's FIN close it cleanly: its answer was over, and its client
+// gone, either way.)
 static void hangup_ready(hangup_t* h) {
   if (h->fd < 0) return;
   int pending = 0;
   socklen_t size = sizeof pending;
   if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &pending, &size) != 0) pending = errno;
+  struct tcp_info info;
+  socklen_t info_size = sizeof info;
+  if (pending == 0 && getsockopt(h->fd, IPPROTO_TCP, TCP_INFO, &info, &info_size) == 0 && info.tcpi_state == TCP_CLOSE)
+    pending = ECONNRESET;
   napi_env env = h->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);

@@ -89,22 +89,24 @@ function primary(settings: Settings, rootGiven: boolean): void {
 }
 
 function worker(settings: Settings): void {
-  const { runWorker } = require('./cluster/worker') as typeof import('./cluster/worker');
+  const { runWorker, shareOf } = require('./cluster/worker') as typeof import('./cluster/worker');
   const { StartupError } = require('./dispatch') as typeof import('./dispatch');
   const { ListenError } = require('./server') as typeof import('./server');
   const workers = settings.workers;
   const limits = settings.limits;
   const fds = process.env['PORTA_LISTEN_FDS'];
+  // --cgi-max and --cgi-queue are for the whole server: each worker takes its
+  // share, the remainder going to the first slots (3 over 2 workers: 2 + 1),
+  // so the shares add up to the flag. A worker whose share is 0 (--cgi-max
+  // below --workers) runs no program: 503 at once, never a queue that cannot move.
+  const slot = Number(process.env['PORTA_WORKER_SLOT'] ?? '0');
+  const share = (total: number): number => shareOf(total, workers, slot);
+  const running = share(limits.cgiMaxRunning);
   runWorker({
     settings: {
       ...settings,
       listenFds: fds === undefined ? [] : fds.split(',').map(Number),
-      // --cgi-max and --cgi-queue are for the whole server: each worker has its share.
-      limits: {
-        ...limits,
-        cgiMaxRunning: Math.max(1, Math.floor(limits.cgiMaxRunning / workers)),
-        cgiMaxQueued: Math.floor(limits.cgiMaxQueued / workers),
-      },
+      limits: { ...limits, cgiMaxRunning: running, cgiMaxQueued: running === 0 ? 0 : share(limits.cgiMaxQueued) },
     },
     isUserError: (err) => err instanceof StartupError || err instanceof ListenError || err instanceof UsageError,
   });

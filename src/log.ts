@@ -43,7 +43,8 @@ export interface AccessEntry {
   /** null when no request line was understood. */
   request: LoggedRequest | null;
   status: number;
-  bytes: number;
+  /** Body bytes sent; null when porta does not know (a socket-mode program wrote them itself). */
+  bytes: number | null;
   /** How long a CGI program took, in µs; null for no program. */
   upstreamUs: number | null;
 }
@@ -200,6 +201,20 @@ function quotable(text: string): string {
   });
 }
 
+/**
+ * A request's bytes (read as latin1) for a JSON string: UTF-8 as the text it
+ * is (a client's "é" logged as "é", not as the two characters its bytes
+ * would be in latin1); bytes that are not UTF-8 escaped as \xhh, as the CLF
+ * line escapes them.
+ */
+function jsonText(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (!/[\x80-\xff]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : quotable(value);
+}
+
 export class Log {
   readonly #enabled: boolean;
   readonly #format: LogFormat;
@@ -241,18 +256,18 @@ export class Log {
         time: new Date().toISOString(),
         client,
         method: request?.method ?? null,
-        target: request?.target ?? null,
+        target: jsonText(request?.target),
         protocol: request?.protocol ?? null,
         status,
         bytes,
         request_us: requestUs,
         upstream_us: upstreamUs,
-        referer: request?.header('referer') ?? null,
-        user_agent: request?.header('user-agent') ?? null,
+        referer: jsonText(request?.header('referer')),
+        user_agent: jsonText(request?.header('user-agent')),
       })}\n`;
     }
     const requestLine = request === null ? '-' : quotable(`${request.method} ${request.target} ${request.protocol}`);
-    let line = `${client} - - [${clfTime()}] "${requestLine}" ${status} ${bytes === 0 ? '-' : bytes}`;
+    let line = `${client} - - [${clfTime()}] "${requestLine}" ${status} ${bytes === 0 || bytes === null ? '-' : bytes}`;
     if (this.#format === 'combined') {
       line += ` "${quotable(request?.header('referer') ?? '-')}" "${quotable(request?.header('user-agent') ?? '-')}"`;
     }

@@ -15,7 +15,7 @@ import type { OrphanSweeper } from './orphans';
 import { type CgiRouting, routeCgi } from './route';
 import { type CgiMode, CgiRun, type RunContext } from './run';
 import { Slots } from './slots';
-import { executableBy, readableBy } from './user';
+import { executableBy } from './user';
 
 export interface CgiSettings {
   /** The document root: where paths are looked up, and the one containment check. */
@@ -159,29 +159,19 @@ export class CgiHost {
    * by the kernel as a shell would (a `#!/bin/bash` script is not run by sh);
    * and only for a script without one, the default for its extension.
    */
-  /**
-   * How a script runs, or null (403). An extension with an interpreter (the
-   * defaults, or --cgi-interpreter) runs through it, execute bit or not, as
-   * Python's server runs a .py; an executable script with its own `#!` line
-   * is started by the kernel through that line instead (not a .py, nor an
-   * extension mapped explicitly). Any other file must be executable.
-   */
   #command(scriptPath: string, stat: Stats): { program: string; args: string[] } | null {
     const s = this.#settings;
     const ext = extname(scriptPath).toLowerCase();
     const interpreter = s.interpreters[ext];
     const explicit = s.explicitInterpreters.includes(ext);
-    const executable = executableBy(s.user, scriptPath, stat);
-    if (interpreter !== undefined) {
-      const ownLine =
-        executable && !explicit && !ALWAYS_INTERPRETED.has(ext) && this.#namesInterpreter(scriptPath, stat);
-      if (!ownLine) {
-        const program = this.#interpreter(interpreter);
-        if (program !== null && readableBy(s.user, scriptPath, stat)) return { program, args: [scriptPath] };
-        if (program !== null || explicit || !executable) return null;
-      }
+    if (!explicit && !executableBy(s.user, scriptPath, stat)) return null;
+    const mapped = explicit || ALWAYS_INTERPRETED.has(ext) || !this.#namesInterpreter(scriptPath, stat);
+    if (interpreter !== undefined && mapped) {
+      const program = this.#interpreter(interpreter);
+      if (program !== null) return { program, args: [scriptPath] };
+      if (explicit) return null;
     }
-    return executable ? { program: scriptPath, args: [] } : null;
+    return { program: scriptPath, args: [] };
   }
 
   // Read once per remembered lookup (the same Stats object: http/root.ts).

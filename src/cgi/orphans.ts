@@ -8,9 +8,10 @@
 // child. A sweep, soon after each program ends and then every second while
 // any are left, finds porta's children that are not programs it started,
 // kills every one older than --cgi-timeout (a request started before it, so
-// that request's time is up) and reaps those that have exited. Nothing
-// younger than the timeout is touched, so a program just started on a
-// thread, not yet known here, is never mistaken for one.
+// that request's time is up) and reaps those that have exited once they are
+// a second old (a group's background jobs, TERMed when their program ended,
+// are gone then, not 30 s later). Nothing younger is touched, so a program
+// just started on a thread, not yet known here, is never mistaken for one.
 
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -25,6 +26,8 @@ export interface ReaperAddon {
 const USER_HZ = 100;
 const SOON_MS = 100;
 const AGAIN_MS = 1000;
+/** A zombie this old is no program being started (that takes milliseconds): reaped. */
+const ZOMBIE_MS = 1000;
 
 export class OrphanSweeper {
   readonly #addon: ReaperAddon;
@@ -82,7 +85,7 @@ export class OrphanSweeper {
       left++;
       const ageMs = ((now - stat.startTicks) * 1000) / USER_HZ;
       if (stat.state === 'Z') {
-        if (ageMs >= this.#timeoutMs || stat.killed) this.#addon.reapChild(pid);
+        if (ageMs >= Math.min(ZOMBIE_MS, this.#timeoutMs) || stat.killed) this.#addon.reapChild(pid);
         continue;
       }
       if (ageMs < this.#timeoutMs) continue;

@@ -175,20 +175,20 @@ export class CgiRelay {
         return;
       case 'body': {
         // Whole when the declared length arrived (however the program ended
-        // after that), or at EOF from a program that exited, with any status,
-        // and owed no length: RFC 3875 gives the status no meaning, and a
-        // script that prints its page and then `exit 1` has answered (its
-        // status is logged, the response stands). A program killed by a
-        // signal (its timeout, a crash) stopped mid-write: 502 if not a byte
-        // went out yet, else the connection is cut so the client sees the
-        // truncation.
+        // after that). With no length declared, porta cannot see where the
+        // body was meant to end: only a program that exited 0 has said it is
+        // done. One that exited non-zero (a Python exception halfway through
+        // the page is exit 1) or was killed by a signal (its timeout, a
+        // crash) may have stopped mid-body: 502 if not a byte went out yet,
+        // else no terminating chunk and the connection closes, so the client
+        // sees the truncation (RFC 9112 §7.1, §8).
         const declared = this.#declared;
-        const whole = declared === null ? exit.signal === null : this.#relayed >= declared;
+        const whole = declared === null ? exit.signal === null && exit.code === 0 : this.#relayed >= declared;
         if (whole) return void this.#exchange.end();
         const why =
           declared !== null && this.#relayed < declared
             ? `${this.#relayed} of the ${declared} bytes it declared (${describeExit(exit)})`
-            : `${describeExit(exit)} before its response was complete`;
+            : `${describeExit(exit)} before its response was known to be complete`;
         if (!this.#exchange.headSent) this.#hooks.fail(502, `the program sent ${why}`);
         else this.#exchange.abort(`${this.#label}: ${why}`);
         return;

@@ -68,29 +68,18 @@ function currentUserName(): string {
  * dropped before the exec). With no user switch, access(2) answers for porta.
  */
 export function executableBy(user: RunAs | null, path: string, stat: Stats): boolean {
-  return allowedTo(user, path, stat, 'x');
-}
-
-/** May `user` (null: porta's own) read the file? An interpreter reads a script that has no execute bit. */
-export function readableBy(user: RunAs | null, path: string, stat: Stats): boolean {
-  return allowedTo(user, path, stat, 'r');
-}
-
-function allowedTo(user: RunAs | null, path: string, stat: Stats, what: 'r' | 'x'): boolean {
-  const bits = what === 'x' ? 0o111 : 0o444;
   if (user === null) {
     try {
-      accessSync(path, what === 'x' ? constants.X_OK : constants.R_OK);
-      // root passes access(X_OK) for a file no one may execute (and R_OK for any).
-      return what === 'r' || (stat.mode & bits) !== 0;
+      accessSync(path, constants.X_OK);
+      return (stat.mode & 0o111) !== 0; // root passes access() for a file no one may execute
     } catch {
       return false;
     }
   }
   const mode = stat.mode;
-  if (stat.uid === user.uid) return (mode & bits & 0o700) !== 0;
-  if (stat.gid === user.gid) return (mode & bits & 0o070) !== 0;
-  return (mode & bits & 0o007) !== 0;
+  if (stat.uid === user.uid) return (mode & 0o100) !== 0;
+  if (stat.gid === user.gid) return (mode & 0o010) !== 0;
+  return (mode & 0o001) !== 0;
 }
 
 /**

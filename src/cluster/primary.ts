@@ -37,6 +37,8 @@ interface WorkerInfo {
   startedAt: number;
   /** The addresses it was started to serve (listenKey): which listeners it may be given. */
   listenKey: string;
+  /** 0…N-1 in its generation: which share of --cgi-max and --cgi-queue it takes (cli.ts). A replacement keeps it. */
+  slot: number;
 }
 
 /** --balance shared: the listening sockets the primary holds, and the addresses they were bound for. */
@@ -155,10 +157,11 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     if (next !== undefined) giveListeners(next);
   };
 
-  const fork = (gen: number): void => {
-    const worker = cluster.fork({ PORTA_WORKER_GENERATION: String(gen) });
+  const fork = (gen: number, slot: number): void => {
+    const worker = cluster.fork({ PORTA_WORKER_GENERATION: String(gen), PORTA_WORKER_SLOT: String(slot) });
     const info: WorkerInfo = {
       worker,
+      slot,
       generation: gen,
       listening: false,
       leaving: false,
@@ -286,7 +289,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
     events.log(`worker ${worker.id} (pid ${worker.process.pid ?? '?'}) died: ${how}; a new one in ${delay} ms`);
     setTimeout(() => {
-      if (!stopping) fork(generation);
+      if (!stopping) fork(generation, info.slot);
     }, delay);
   });
 
@@ -351,7 +354,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     generation++;
     starting = generation;
     events.log(`SIGHUP: starting ${settings.workers} new worker(s); the old ones drain once they listen`);
-    for (let i = 0; i < settings.workers; i++) fork(generation);
+    for (let i = 0; i < settings.workers; i++) fork(generation, i);
   };
   /** The generation `gen` listens, or failed to start: a SIGHUP that came meanwhile is acted on now. */
   const restartSettled = (gen: number): void => {
@@ -367,7 +370,7 @@ export function runPrimary(initial: Settings, events: PrimaryEvents): void {
     for (const w of workers.values()) send(w, { type: 'reopen' });
   });
 
-  for (let i = 0; i < settings.workers; i++) fork(generation);
+  for (let i = 0; i < settings.workers; i++) fork(generation, i);
 }
 
 /**

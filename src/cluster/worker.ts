@@ -16,6 +16,15 @@ const STATUS_WAIT_MS = 2000;
 /** A drained worker waits this long at most for the primary's 'bye' (a primary gone or stuck). */
 const BYE_WAIT_MS = 1000;
 
+/**
+ * A worker's share of a whole-server limit (--cgi-max, --cgi-queue): the
+ * total split over `workers`, the remainder to the first slots (3 over 2:
+ * 2 and 1), so that the shares add up to the total, never more.
+ */
+export function shareOf(total: number, workers: number, slot: number): number {
+  return Math.floor(total / workers) + (slot < total % workers ? 1 : 0);
+}
+
 export interface WorkerOptions {
   settings: Settings;
   /** Start-up problems a user can act on (a port in use…): one line for the primary to say. */

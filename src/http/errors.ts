@@ -45,9 +45,6 @@ export const ERROR_STATUS: Readonly<Record<RequestErrorName, number>> = {
 /** RFC 9110 §5.6.2: a token is one or more tchar. */
 const TOKEN_THEN_SPACE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |$)/;
 
-/** llhttp's reason for a well-formed version it does not know (HPE_INVALID_VERSION). */
-const INVALID_HTTP_VERSION = 'Invalid HTTP version';
-
 /**
  * Map an llhttp error to a name. `following` is the input from where llhttp
  * stopped: one code covers cases RFC 9110 answers differently.
@@ -64,12 +61,11 @@ export function parseErrorName(code: string, reason: string, following: string):
     case 'HPE_PAUSED_H2_UPGRADE':
       return 'badVersion'; // "PRI * HTTP/2.0": an HTTP/2 preface on an HTTP/1.1 port
     case 'HPE_INVALID_VERSION':
-      // Strict llhttp (no lenient flag) knows HTTP/0.9, 1.0, 1.1 and 2.0;
-      // any other well-formed digit.digit (HTTP/1.9, HTTP/3.0) is "Invalid
-      // HTTP version": a version porta does not support, 505 (RFC 9110
-      // §15.6.6). What is not digit.digit ("HTTP/1.x", "HTTP/12.0", no dot)
-      // is a malformed request line, 400.
-      return reason === INVALID_HTTP_VERSION ? 'badVersion' : 'badRequest';
+      // llhttp runs with lenient *version* (see parser/wasm.ts): every
+      // digit.digit passes and is judged by the connection (HTTP/1.9 is served
+      // as 1.1, HTTP/2.0 gets 505). What llhttp still refuses ("HTTP/1.x",
+      // "HTTP/12.0", no CRLF after it) is a malformed request line.
+      return 'badRequest';
     case 'HPE_INVALID_TRANSFER_ENCODING':
       // llhttp stops here when chunked is not the final coding, or TE comes
       // with Content-Length: the body length cannot be known, and RFC 9112

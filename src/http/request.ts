@@ -41,8 +41,9 @@ export class Request {
     this.path = originFormPath(pathPart);
     this.query = q < 0 ? null : head.url.slice(q + 1);
     this.versionMajor = head.versionMajor;
-    // llhttp (strict) refuses HTTP/1.2 and up; the connection refuses other majors.
-    this.versionMinor = head.versionMinor;
+    // RFC 9110 §2.5: HTTP/1.2 and up are processed as HTTP/1.1, the highest
+    // minor version porta implements (the connection refuses other majors).
+    this.versionMinor = head.versionMajor === 1 && head.versionMinor > 1 ? 1 : head.versionMinor;
     this.rawHeaders = head.rawHeaders;
     this.peer = peer;
     this.client = peer.remoteAddress;

@@ -25,8 +25,8 @@ function refuse(name: RequestError['name'], detail: string, extraHeaders: Header
 }
 
 export function validateHead(request: Request, head: RequestHead, limits: Limits): HeadVerdict {
-  // RFC 9112 §2.3: porta speaks HTTP/1.0 and 1.1. Strict llhttp lets only
-  // 0.9, 1.0, 1.1 and 2.0 through; the majors other than 1 are refused here.
+  // RFC 9112 §2.3, RFC 9110 §2.5: porta speaks HTTP/1.x (1.2 and up are served
+  // as 1.1, see Request); llhttp lets any digit.digit through.
   if (head.versionMajor !== 1) {
     return refuse('badVersion', `HTTP/${head.versionMajor}.${head.versionMinor} is not supported`);
   }

@@ -138,7 +138,7 @@ export class ConnectionReport {
       `answered ${status}, ${body}; ${closeWhy === null ? 'keep-alive' : `then close: ${closeWhy}`}`,
       { status, bytes, keepAlive: closeWhy === null, why: closeWhy ?? 'keep-alive' },
     );
-    this.#logAccess(request, status, bytes ?? 0, upstreamUs);
+    this.#logAccess(request, status, bytes, upstreamUs);
   }
 
   /**
@@ -156,13 +156,13 @@ export class ConnectionReport {
     const why = cut === null ? exchange.closeWhy : `cut short (${cut}): a reset ends it`;
     const logged = cut === null ? '' : `; logged as ${exchange.status}`;
     this.trace?.('answer', `${written}; then close: ${why}${logged}`, { status, bytes: null, keepAlive: false, why });
-    this.#logAccess(exchange.request, exchange.status, 0, exchange.upstreamUs);
+    this.#logAccess(exchange.request, exchange.status, null, exchange.upstreamUs);
   }
 
   #logAccess(
     request: (LoggedRequest & { readonly client: string }) | null,
     status: number,
-    bytes: number,
+    bytes: number | null,
     upstreamUs: number | null,
   ): void {
     if (this.#log.enabled) {

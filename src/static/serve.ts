@@ -176,7 +176,12 @@ export class StaticFiles {
     }
     traceRefusal(exchange, 200, 'a folder without index.html: its listing');
     renderListing(dirPath, req.path, this.#options.dotfiles).then(
-      exchange.contain((page: Buffer) => this.#sendSmall(exchange, 200, [], page)),
+      exchange.contain((page: Buffer) => {
+        // A listing changes with its folder and has no validators: the files' Cache-Control
+        // (no-cache by default) applies to it too, so a reload shows a new file.
+        const cacheControl = this.#options.cacheControl;
+        this.#sendSmall(exchange, 200, cacheControl === null ? [] : [['Cache-Control', cacheControl]], page);
+      }),
       exchange.contain(() => exchange.sendError(403, 'directory cannot be listed')),
     );
   }

@@ -89,6 +89,32 @@ for (const workers of ['0', '1']) {
   });
 }
 
+// A background job left in the program's group is TERMed when the program
+// exits; it dies as porta's child (the subreaper's) and must not stay a zombie
+// until --cgi-timeout (regression: 60 requests left 60 zombies for 15-30 s).
+writeFileSync(
+  join(site.dir, 'cgi-bin', 'bg.sh'),
+  ['#!/bin/sh', 'sleep 30 &', 'echo $! > "$QUERY_STRING"', "printf 'Content-Type: text/plain\\n\\nok\\n'", ''].join(
+    '\n',
+  ),
+);
+chmodSync(join(site.dir, 'cgi-bin', 'bg.sh'), 0o755);
+
+t.test('a background job killed with its group is reaped within a couple of seconds, not at the timeout', async (t) => {
+  const porta = await startCli(t, ['-d', site.dir, '-b', '127.0.0.1', '--port', '0', '--quiet', '--workers', '0']);
+  const pidFile = join(scratch, 'bg');
+  const r = await getOnce(porta.port, `/cgi-bin/bg.sh?${pidFile}`);
+  t.equal(r?.body.toString(), 'ok\n');
+  t.ok(await waitUntil(() => readFileSync(pidFile, 'utf8').trim().length > 0), 'the job started');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.teardown(() => {
+    if (exists(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.ok(await waitUntil(() => !exists(pid), 4000), 'gone and reaped (no zombie), with --cgi-timeout at its 30 s');
+  porta.signal('SIGTERM');
+  t.same(await porta.exited, { code: 0, signal: null });
+});
+
 t.test('a daemon younger than the timeout goes with the server when it stops', async (t) => {
   const porta = await startCli(t, ['-d', site.dir, '-b', '127.0.0.1', '--port', '0', '--quiet', '--workers', '0']);
   const pidFile = join(scratch, 'daemon-stop');

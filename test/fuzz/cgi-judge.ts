@@ -111,13 +111,15 @@ function judgeFirst(
   // program ended but before its EOF and exit reached porta's loop (a race
   // any server has); the answer is then cut, and that is right.
   const stopped = child.stoppedBySignal || child.signals.length > 0 || socket.reset;
-  // Exited by itself, with any status (RFC 3875 gives it no meaning; the
-  // CGI issue: a non-zero exit after a complete response is logged, the
-  // response stands); a signal means it stopped mid-write.
+  // Exited by itself with status 0: only then is a body of no declared
+  // length known to be whole (the fault-containment issue: a non-zero exit or
+  // a signal mid-body leaves no terminating chunk). A declared length speaks
+  // for itself, however the program ended.
   const exitOk =
     child.exitStatus !== null &&
     child.exitStatus !== undefined &&
     child.exitStatus.signal === null &&
+    child.exitStatus.code === 0 &&
     !child.stoppedBySignal;
   if (r.status === 502 || r.status === 504) {
     if (r.status === 504 && child.signals.length === 0) problems.push('504 for a program porta never stopped');

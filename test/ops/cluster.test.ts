@@ -338,6 +338,12 @@ t.test('systemd socket activation: the inherited socket is served, and kept thro
   t.equal(holder.port, socketPort, 'porta serves the port of the socket it was given, not its --port');
   t.match(holder.stdout(), /on 1 inherited socket/, 'and says so');
   t.ok(isFile(await new KeepAliveClient(socketPort).get('/file.bin')), 'served');
+  // Node listens on the inherited socket again: with the kernel's largest
+  // backlog, not its default 511 (regression: deploy/porta.socket's 4096 was cut).
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'));
+  // ss from iproute2 (make test-deps installs it): only netlink's sock_diag tells a listener's backlog.
+  const listening = execFileSync('ss', ['-Hltn', `sport = :${socketPort}`], { encoding: 'latin1' });
+  t.equal(Number(listening.trim().split(/\s+/)[2]), somaxconn, `its backlog (ss's Send-Q): ${listening.trim()}`);
   const generation1 = Number(/started 1 (\d+)/.exec(holder.stdout())?.[1]);
   // Its only worker dies: the replacement serves the same inherited socket
   // (regression: node:cluster closed it with its last worker, and the

@@ -255,7 +255,30 @@ t.test('Log, in this process: the exact line of each format', async (t) => {
   t.match(lineOf('common'), /"GET \/a\?b=\\x22c\\x22 HTTP\/1\.1" 200 - \d+ 1234\n$/);
   const json = JSON.parse(lineOf('json')) as Record<string, unknown>;
   t.match(json, { client: '192.0.2.1', target: '/a?b="c"', bytes: 0, upstream_us: 1234, referer: null });
-  t.equal(json['user_agent'], 'caf\u00c3\u00a9 \u00e9\x7f\t');
+  // Not UTF-8 (the lone E9): every byte past ASCII and every control byte as \xhh, as in CLF
+  // (regression: the latin1 characters went out as UTF-8, "é" logged as "Ã©").
+  t.equal(json['user_agent'], 'caf\\xc3\\xa9 \\xe9\\x7f\\x09');
+  const utf8 = {
+    ...entry,
+    request: { ...request, header: (n: string) => (n === 'referer' ? 'caf\u00c3\u00a9' : undefined) },
+  };
+  const utf8Log = new Log(true, 'json', sink);
+  utf8Log.access(utf8);
+  utf8Log.flush();
+  t.equal(
+    (JSON.parse(written.pop() ?? '{}') as Record<string, unknown>)['referer'],
+    'café',
+    'UTF-8 is logged as its text',
+  );
+  // A socket-mode program's answer: porta never saw its bytes.
+  const unknown = new Log(true, 'json', sink);
+  unknown.access({ ...entry, bytes: null });
+  unknown.flush();
+  t.equal((JSON.parse(written.pop() ?? '{}') as Record<string, unknown>)['bytes'], null, 'bytes unknown: null, not 0');
+  const unknownClf = new Log(true, 'common', sink);
+  unknownClf.access({ ...entry, bytes: null });
+  unknownClf.flush();
+  t.match(written.pop(), /" 200 - \d+ 1234\n$/, 'and "-" in CLF');
   // No request line: "-", no times but zero.
   const log = new Log(true, 'common', sink);
   log.access({ client: '192.0.2.1', request: null, status: 400, bytes: 12, upstreamUs: null });
@@ -419,7 +442,6 @@ t.test('access log, json, and --error-log taking a program stderr', async (t) =>
     t.match(e['time'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     t.equal(e['client'], '127.0.0.1');
     t.type(e['status'], 'number');
-    t.type(e['bytes'], 'number');
   }
   const [hello, missing, head, cgi, garbage] = entries;
   t.match(hello, {
@@ -429,12 +451,15 @@ t.test('access log, json, and --error-log taking a program stderr', async (t) =>
     status: 200,
     bytes: HELLO.length,
     referer: 'http://example.com/"q"', // JSON escapes for itself: the value as sent
-    // JSON is text: one character a byte, as the header was read (latin1).
-    user_agent: 'porta-test \\ ua caf\u00c3\u00a9 \u00e9',
+    // Not UTF-8 (a lone E9 after a UTF-8 "é"): escaped as the CLF line has it (bytes past ASCII,
+    // controls, quotes and the backslash as \xhh), so that "\xe9" is never ambiguous.
+    user_agent: 'porta-test \\x5c ua caf\\xc3\\xa9 \\xe9',
   });
   t.match(missing, { method: 'GET', target: '/missing.txt', status: 404, referer: null, user_agent: null });
   t.match(head, { method: 'HEAD', status: 200, bytes: 0 });
   t.match(cgi, { method: 'GET', target: '/cgi-bin/slow.py', status: 200 });
+  t.equal(cgi?.['bytes'], null, 'a socket-mode program wrote its answer itself: its size is unknown, null');
+  for (const e of [hello, missing, head, garbage]) t.type(e?.['bytes'], 'number');
   t.match(garbage, { method: null, target: null, protocol: null, status: 400, referer: null, user_agent: null });
   checkTimes(
     t,

@@ -93,6 +93,7 @@ t.test('static files', async (t) => {
     );
     t.notOk(html.includes('.secret'), 'dotfiles are not listed');
     t.equal(Buffer.byteLength(html), Number(r.headers['content-length']));
+    t.equal(r.headers['cache-control'], 'no-cache', "the files' Cache-Control: a reload shows a new file");
   });
 
   t.test('every link in the listing leads to the file', async (t) => {

@@ -35,7 +35,7 @@ interface NativeHTTPParserClass {
 }
 
 export interface HttpCommon {
-  HTTPParser: NativeHTTPParserClass;
+  HTTPParser: NativeHTTPParserClass & { kLenientVersion?: number };
 }
 
 function loadBinding(): HttpCommon | null {
@@ -85,9 +85,9 @@ export function nativeParserAvailable(): boolean {
   return binding !== null;
 }
 
-/** Lenient flags: none (see wasm.ts). */
+/** Lenient flags: version only (see wasm.ts for why that one, and no other). */
 export function lenientFlags(): number {
-  return 0;
+  return binding?.HTTPParser.kLenientVersion ?? 16;
 }
 
 /** A parser from the free list, or a new one. */

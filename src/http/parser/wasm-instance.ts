@@ -14,6 +14,7 @@ export interface LlhttpExports {
   llhttp_finish(p: number): number;
   llhttp_resume(p: number): void;
   llhttp_resume_after_upgrade(p: number): void;
+  llhttp_set_lenient_version(p: number, enabled: number): void;
   llhttp_get_method(p: number): number;
   llhttp_get_http_major(p: number): number;
   llhttp_get_http_minor(p: number): number;

@@ -73,7 +73,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   /** Non-data bytes since the last data (or the head's end), across reads. */
   #lineBytes = 0;
   #extensionsOverflow = false;
-  /** Tracing: a chunked body ended with no trailers; its last chunk line ends at the message's end. */
+  /** A chunked body ended with no trailers: its last chunk line ("0", extensions) ends at the message's end. */
   #lastChunkLine = false;
   /**
    * --trace: each callback told with its offset. The callbacks that carry no
@@ -91,10 +91,12 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#maxHeaderSize = options.maxHeaderSize;
     this.#trace = sink.parserTrace ?? null;
     this.#ptr = this.#lib.llhttp_alloc(TYPE_REQUEST);
-    // Every lenient flag stays off (llhttp_alloc's default): each reopens a
+    // Every lenient flag stays off but one: each of the others reopens a
     // request smuggling class (obs-fold CVE-2024-27982, bare LF CVE-2022-32214,
-    // …). Lenient *version* too: HTTP/1.9 is refused (505), not served as
-    // HTTP/1.1 as RFC 9110 §2.5 would allow; no client sends it.
+    // …). Lenient *version* only lets any digit.digit through, so that
+    // HTTP/1.2 can be served as HTTP/1.1 (RFC 9110 §2.5) and HTTP/3.0 refused
+    // with 505 by the connection; "HTTP/1.x" is still a parse error.
+    this.#lib.llhttp_set_lenient_version(this.#ptr, 1);
   }
 
   execute(chunk: Buffer): ExecStatus {
@@ -144,10 +146,21 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       if (ret === ERR_PAUSED) {
         this.#pause = 'none';
         this.offset = offset;
-        if (this.#lastChunkLine && offset - done > this.#mark) {
-          this.#traceSpan('chunk_line', rest, this.#mark, offset - done - this.#mark);
+        if (this.#lastChunkLine) {
+          // The last chunk line is bounded like every other (CVE-2024-22019):
+          // counted here, where its end is known, before the message is said to end.
+          this.#lastChunkLine = false;
+          const end = offset - done;
+          if (this.#trace !== null && end > this.#mark)
+            this.#traceSpan('chunk_line', rest, this.#mark, end - this.#mark);
+          this.#lineBytes += end - this.#mark;
+          // Its line ends with the empty line that closes the (absent) trailers: 2 bytes more.
+          if (this.#lineBytes > MAX_CHUNK_EXTENSIONS + CHUNK_LINE_FRAMING + 2) {
+            this.#extensionsOverflow = true;
+            return this.#fail(chunk, offset, ERR_OK);
+          }
         }
-        this.#lastChunkLine = false;
+        this.#sink.onRequestEnd();
         this.#trace?.('message_complete', offset, 0, null);
         return 'paused';
       }
@@ -377,9 +390,9 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   }
 
   onMessageComplete(): number {
-    this.#lastChunkLine = this.#trace !== null && this.#inChunkedBody;
+    this.#lastChunkLine = this.#inChunkedBody;
     this.#inChunkedBody = false;
-    this.#sink.onRequestEnd();
+    // The sink hears of the end once execute() has checked the last chunk line.
     this.#pause = 'messageEnd';
     return ERR_PAUSED;
   }
