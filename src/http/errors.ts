@@ -44,12 +44,15 @@ export const ERROR_STATUS: Readonly<Record<RequestErrorName, number>> = {
 
 /** RFC 9110 §5.6.2: a token is one or more tchar. */
 const TOKEN_THEN_SPACE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |$)/;
+/** llhttp matches methods letter by letter: a letter before the stop is part of the method. */
+const METHOD_LETTER = /^[A-Z]$/;
 
 /**
  * Map an llhttp error to a name. `following` is the input from where llhttp
- * stopped: one code covers cases RFC 9110 answers differently.
+ * stopped, `before` the byte before it: one code covers cases RFC 9110
+ * answers differently.
  */
-export function parseErrorName(code: string, reason: string, following: string): RequestErrorName {
+export function parseErrorName(code: string, reason: string, following: string, before: string): RequestErrorName {
   switch (code) {
     case HEADER_OVERFLOW:
       // The request-target counts toward the head limit; overflowing inside it is a 414.
@@ -76,10 +79,12 @@ export function parseErrorName(code: string, reason: string, following: string):
       // A method is a token (RFC 9110 §9.1). llhttp stops at the first byte
       // that is not part of a method it knows ("FOO" at the first O, "GETs"
       // at the s, "G@T" at the @): the method is a token it does not know —
-      // 501 — when token bytes run from there to the space; otherwise
-      // (" GET" with leading whitespace, "G@T", no target) the request line
-      // is malformed — 400.
-      return TOKEN_THEN_SPACE.test(following) ? 'unknownMethod' : 'badRequest';
+      // 501 — when token bytes run from there to the space, or when it stops
+      // at the space itself after letters of a method it knows ("GE /",
+      // "P /": a shorter token); otherwise (" GET" with leading whitespace,
+      // "G@T", no target) the request line is malformed — 400.
+      if (TOKEN_THEN_SPACE.test(following)) return 'unknownMethod';
+      return following.startsWith(' ') && METHOD_LETTER.test(before) ? 'unknownMethod' : 'badRequest';
     default:
       return 'badRequest';
   }

@@ -230,7 +230,10 @@ export class RequestReader implements ParserSink {
             reason: error.reason,
           },
         );
-        return this.#fail(parseErrorName(error.code, error.reason, error.following), `${error.code}: ${error.reason}`);
+        return this.#fail(
+          parseErrorName(error.code, error.reason, error.following, error.before),
+          `${error.code}: ${error.reason}`,
+        );
       }
     }
   }

@@ -347,6 +347,30 @@ const CASES: ErrorCase[] = [
     ...NOT_IMPLEMENTED,
     detail: 'HPE_INVALID_METHOD: Expected space after method',
   },
+  // Regression: llhttp stops at the space of a method it knows only the start of; that was a 400.
+  {
+    name: 'GE, the start of GET',
+    bytes: 'GE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n',
+    ...NOT_IMPLEMENTED,
+    detail: INVALID_METHOD,
+  },
+  {
+    name: 'HEA, the start of HEAD',
+    bytes: 'HEA /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n',
+    ...NOT_IMPLEMENTED,
+    detail: INVALID_METHOD,
+  },
+  {
+    name: 'P, the start of several',
+    bytes: 'P /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n',
+    ...NOT_IMPLEMENTED,
+    detail: INVALID_METHOD,
+  },
+  {
+    name: 'whitespace after an empty line, before the method',
+    bytes: '\r\n GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n',
+    ...BAD(INVALID_METHOD),
+  },
   { name: 'G@T, not a token', bytes: 'G@T /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n', ...BAD(INVALID_METHOD) },
   {
     name: 'a request line with leading whitespace',

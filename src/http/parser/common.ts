@@ -18,9 +18,20 @@ export function following(chunk: Buffer, at: number): string {
   return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
 }
 
+/** ParseError.before: the byte of `chunk` before `at`, or '' when it was in an earlier read. */
+export function byteBefore(chunk: Buffer, at: number): string {
+  return at > 0 && at <= chunk.length ? chunk.latin1Slice(at - 1, at) : '';
+}
+
 /** Too many head bytes: inside the request-target that is a 414, past it a 431. */
 export function overflowError(inUrl: boolean, offset: number, shown: string): ParseError {
-  return { code: HEADER_OVERFLOW, reason: inUrl ? URL_OVERFLOW : 'Header overflow', offset, following: shown };
+  return {
+    code: HEADER_OVERFLOW,
+    reason: inUrl ? URL_OVERFLOW : 'Header overflow',
+    offset,
+    following: shown,
+    before: '',
+  };
 }
 
 /** The request line as llhttp understood it, for --trace. */

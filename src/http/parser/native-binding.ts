@@ -104,9 +104,15 @@ export function putBack(parser: NativeHTTPParser): void {
 }
 
 /** Node's error as porta's. `inUrl`: a header overflow happened inside the request-target. */
-export function nativeError(ret: NativeParseError, offset: number, shown: string, inUrl: boolean): ParseError {
+export function nativeError(
+  ret: NativeParseError,
+  offset: number,
+  shown: string,
+  before: string,
+  inUrl: boolean,
+): ParseError {
   if (ret.code === HEADER_OVERFLOW) return overflowError(inUrl, offset, shown);
-  return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset, following: shown };
+  return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset, following: shown, before };
 }
 
 /** What an Upgrade head says of its body: llhttp frames the body from these alone (both together were refused). */

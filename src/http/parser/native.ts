@@ -39,7 +39,7 @@ import {
   upgradeFraming,
 } from './native-binding';
 
-import { following, requestLine } from './common';
+import { byteBefore, following, requestLine } from './common';
 import { methodName } from './methods';
 import { LINE_TAIL, lineStart } from './native-line';
 import { HEADER_OVERFLOW } from './types';
@@ -265,6 +265,7 @@ export class NativeParser implements RequestParser {
           reason: 'native llhttp stopped without an error',
           offset: at,
           following: following(chunk, at),
+          before: byteBefore(chunk, at),
         });
       }
       const at = base + (ret.bytesParsed ?? 0);
@@ -275,7 +276,7 @@ export class NativeParser implements RequestParser {
         this.#inHead &&
         !this.#lineEnded &&
         chunk.subarray(lineStart(chunk, base, at, this.#lineText, this.#previousTail), at).indexOf(0x0a) < 0;
-      const error = nativeError(ret, at, following(chunk, at), inUrl);
+      const error = nativeError(ret, at, following(chunk, at), byteBefore(chunk, at), inUrl);
       return this.#ended ? this.#defer(error, at) : this.#fail(error);
     }
   }
@@ -322,7 +323,7 @@ export class NativeParser implements RequestParser {
     // as wasm does, or a paused head at the very end of a read would wait for
     // the next read to end (and a pipelining client would wait forever).
     const ret = this.#parser.execute(NO_BYTES);
-    if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') this.#deferred = nativeError(ret, 0, '', false);
+    if (typeof ret !== 'number' && ret.code !== 'HPE_PAUSED') this.#deferred = nativeError(ret, 0, '', '', false);
   }
 
   /**
@@ -344,6 +345,7 @@ export class NativeParser implements RequestParser {
       reason: `upgrade replay failed: ${err}`,
       offset,
       following: following(chunk, offset),
+      before: byteBefore(chunk, offset),
     };
   }
 
@@ -367,7 +369,13 @@ export class NativeParser implements RequestParser {
     // own reason stands (not nativeError's 414/431 wording).
     const ret = this.#parser.finish();
     if (ret === undefined) return null;
-    return { code: ret.code ?? 'HPE_INTERNAL', reason: ret.reason ?? ret.message, offset: 0, following: '' };
+    return {
+      code: ret.code ?? 'HPE_INTERNAL',
+      reason: ret.reason ?? ret.message,
+      offset: 0,
+      following: '',
+      before: '',
+    };
   }
 
   destroy(): void {

@@ -47,6 +47,12 @@ export interface ParseError {
   offset: number;
   /** Up to 64 bytes (latin1) from where parsing stopped: one code can mean a 400 or a 501. */
   following: string;
+  /**
+   * The byte just before where parsing stopped, when this read holds it ('' otherwise):
+   * llhttp stops at the space of "GE /", a method it does not know (501), and at
+   * the space of " GET /", a malformed line (400).
+   */
+  before: string;
 }
 
 export type ExecStatus =

@@ -3,7 +3,7 @@
 // API). Driven the way undici's client-h1.js drives it: one shared instance,
 // one synchronous llhttp_execute at a time, the "current parser" beside it.
 
-import { following, overflowError, requestLine, trimTrailingWhitespace } from './common';
+import { byteBefore, following, overflowError, requestLine, trimTrailingWhitespace } from './common';
 import { methodName } from './methods';
 import {
   cString,
@@ -179,7 +179,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
 
   #fail(chunk: Buffer, offset: number, ret: number): 'error' {
     this.offset = offset;
-    this.error = this.#describe(ret, offset, following(chunk, offset));
+    this.error = this.#describe(ret, offset, following(chunk, offset), byteBefore(chunk, offset));
     return 'error';
   }
 
@@ -204,7 +204,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     } finally {
       setCurrent(null);
     }
-    return ret === ERR_OK || ret === ERR_PAUSED ? null : this.#describe(ret, 0, '');
+    return ret === ERR_OK || ret === ERR_PAUSED ? null : this.#describe(ret, 0, '', '');
   }
 
   destroy(): void {
@@ -212,10 +212,10 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
     this.#ptr = 0;
   }
 
-  #describe(ret: number, offset: number, shown: string): ParseError {
+  #describe(ret: number, offset: number, shown: string, before: string): ParseError {
     if (this.#overflow) return overflowError(this.#overflowInUrl, offset, shown);
     if (this.#extensionsOverflow) {
-      return { code: CHUNK_EXTENSIONS_OVERFLOW, reason: 'Chunk extensions overflow', offset, following: shown };
+      return { code: CHUNK_EXTENSIONS_OVERFLOW, reason: 'Chunk extensions overflow', offset, following: shown, before };
     }
     const lib = this.#lib;
     return {
@@ -223,6 +223,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
       reason: cString(lib, lib.llhttp_get_error_reason(this.#ptr)),
       offset,
       following: shown,
+      before,
     };
   }
 
