@@ -2,7 +2,8 @@
 // spawn() itself), clone.c (a start from the event loop without waiting),
 // exec.c (pipes, and the vfork start on a libuv worker thread where clone.c
 // cannot be used), watch.c (a running program's exit and stderr, on the
-// event loop) and sendfile.c (static bodies by sendfile(2)).
+// event loop), sendfile.c (static bodies by sendfile(2)) and accept.c (the
+// connections waiting on a listening socket, taken in one turn).
 
 #ifndef PORTA_H
 #define PORTA_H
@@ -107,6 +108,10 @@ napi_value WatchHangup(napi_env env, napi_callback_info info);
 napi_value UnwatchHangup(napi_env env, napi_callback_info info);
 
 napi_value Sendfile(napi_env env, napi_callback_info info);
+
+// accept.c
+napi_value AcceptMany(napi_env env, napi_callback_info info);
+napi_value SocketReset(napi_env env, napi_callback_info info);
 napi_value SendfileCancel(napi_env env, napi_callback_info info);
 
 #endif

@@ -401,5 +401,7 @@ NAPI_MODULE_INIT() {
   export(env, exports, "sendfileCancel", SendfileCancel);
   export(env, exports, "watchHangup", WatchHangup);
   export(env, exports, "unwatchHangup", UnwatchHangup);
+  export(env, exports, "acceptMany", AcceptMany);
+  export(env, exports, "socketReset", SocketReset);
   return exports;
 }

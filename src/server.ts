@@ -11,8 +11,10 @@ import type { Settings, TlsFiles } from './config';
 import { createHandlers, StartupError } from './dispatch';
 import { fileSink, Log, type LogSink } from './log';
 import { Connection, type ConnectionContext } from './net/connection';
+import { acceptInBursts } from './net/accept-burst';
 import { bind, bindFd, bindHandle, ListenError, listenError, urlOf } from './net/bind';
 import { Handshakes } from './net/handshakes';
+import { loadNetAddon } from './net/native';
 import { createTlsListener, type ProxiedClient } from './net/tls-listener';
 import type { WorkerStatus } from './ops/status';
 import { type TraceEvent, Tracer } from './trace';
@@ -132,7 +134,14 @@ export function createPorta(settings: Settings, sink?: LogSink, options: PortaOp
   const handshakes = new Handshakes(settings.limits.headerTimeoutMs);
   // allowHalfOpen: a client's FIN after a complete request does not end our
   // side; the connection answers what it has, then closes (RFC 9112 §9.6).
+  // Several workers on one shared socket take one connection a turn each (see net/accept-burst.ts).
+  const acceptMany = settings.workers <= 1 ? (loadNetAddon()?.acceptMany ?? null) : null;
   const makeServer = (): Server => {
+    const server = makeListener();
+    if (acceptMany !== null) acceptInBursts(server, acceptMany);
+    return server;
+  };
+  const makeListener = (): Server => {
     if (tlsOptions === null) return createPlainServer({ noDelay: true, allowHalfOpen: true }, accept);
     return createTlsListener({
       tls: tlsOptions,

@@ -135,6 +135,11 @@ export class CgiRun {
   /** `feed` null: there is no body and the program's stdin is /dev/null. */
   #launch(bodyLength: number | null, feed: Feed, cleanup: () => void): void {
     if (this.#stage === 'done') return cleanup();
+    // A program is too costly to start for nobody. Under a storm of clients
+    // that send and reset, most of those queued for a slot are gone by the
+    // time one frees: not reading their sockets meanwhile, porta would not
+    // otherwise know. (The abort runs #clientGone: the run is done.)
+    if (!this.#exchange.clientPresent()) return cleanup();
     this.#stage = 'starting';
     this.#launchedAt = performance.now();
     const exchange = this.#exchange;

@@ -58,6 +58,13 @@ export interface Exchange {
   resumeBody(): void;
   /** Called once if the exchange ends without completing: client gone, connection failed, or aborted. */
   onClose(callback: () => void): void;
+  /**
+   * Is the client still there? The kernel is asked (no read) whether it reset
+   * the connection: a reset client's exchange is aborted here (onClose runs)
+   * and false is returned. Before work too costly to do for nobody, as
+   * starting a program. True when porta cannot ask (no addon, TLS).
+   */
+  clientPresent(): boolean;
 
   /**
    * Lend the socket (CGI with the socket as stdout). With `withHead`, porta's

@@ -84,6 +84,9 @@ export class RedirectedExchange implements Exchange {
   handOff(withHead: boolean, ready: (socket: HandedSocket | null) => void): void {
     this.#inner.handOff(withHead, ready);
   }
+  clientPresent(): boolean {
+    return this.#inner.clientPresent();
+  }
   noteUpstream(us: number): void {
     this.#inner.noteUpstream(us);
   }
