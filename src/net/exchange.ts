@@ -24,8 +24,7 @@ import { openHead, writeBody, writeEnd } from './framing';
 import type { ConnectionReport } from './report';
 import type { ExchangeState } from './states';
 import { RequestBody } from './request-body';
-import { loadNetAddon } from './native';
-import { socketFd } from './socket';
+import { peerReset, socketFd } from './socket';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -282,11 +281,7 @@ export class ConnectionExchange implements Exchange {
 
   clientPresent(): boolean {
     if (this.gone) return false;
-    const socketReset = loadNetAddon()?.socketReset;
-    if (socketReset === undefined) return true;
-    // Read from the handle and used in this turn only.
-    const fd = socketFd(this.#host.socket);
-    if (fd === null || !socketReset(fd)) return true;
+    if (!peerReset(this.#host.socket)) return true;
     this.abort('the client reset the connection', true);
     return false;
   }

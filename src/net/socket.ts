@@ -4,6 +4,7 @@
 // of the socket's libuv handle in CGI socket mode, typed once here.
 
 import type { Socket } from 'node:net';
+import { loadNetAddon } from './native';
 
 export interface ConnectionSocket {
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
@@ -141,6 +142,17 @@ export function socketFd(socket: ConnectionSocket): number | null {
   if (socket.destroyed) return null;
   const fd = handleOf(socket)?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/**
+ * Has the client reset the connection? The kernel is asked now (poll(2) in
+ * the addon, net/native.ts), nothing is read; the fd is used in this turn
+ * only. False where porta cannot ask (no addon, a handle without an fd).
+ */
+export function peerReset(socket: ConnectionSocket): boolean {
+  const socketReset = loadNetAddon()?.socketReset;
+  const fd = socketReset === undefined ? null : socketFd(socket);
+  return fd !== null && socketReset?.(fd) === true;
 }
 
 /**
