@@ -15,6 +15,9 @@ export class Slots {
   readonly #maxQueued: number;
   readonly #waitMs: number;
   readonly #queue: Waiter[] = [];
+  /** Inside release(): slots given back meanwhile, still to be handed on. */
+  #handingOn = false;
+  #toHandOn = 0;
 
   constructor(max: number, maxQueued: number, waitMs: number) {
     this.#max = max;
@@ -48,14 +51,31 @@ export class Slots {
     return this.#queue.length;
   }
 
+  /**
+   * A program is done: its slot passes straight to the next waiter. A waiter
+   * may give it back within its own start (its client already left): that
+   * release is counted here and handed on by this loop, not by a call inside
+   * the call. Recursing, 2,000 such waiters in a row ran one stack deep each
+   * and an overflow in the middle lost the slot for good.
+   */
   release(): void {
-    const next = this.#queue.shift();
-    if (next === undefined) {
-      this.running--;
-      return;
+    this.#toHandOn++;
+    if (this.#handingOn) return;
+    this.#handingOn = true;
+    try {
+      while (this.#toHandOn > 0) {
+        this.#toHandOn--;
+        const next = this.#queue.shift();
+        if (next === undefined) {
+          this.running--;
+          continue;
+        }
+        clearTimeout(next.timer);
+        next.start();
+      }
+    } finally {
+      this.#handingOn = false;
     }
-    clearTimeout(next.timer);
-    next.start(); // the slot passes straight to the next waiter
   }
 
   #remove(waiter: Waiter): void {

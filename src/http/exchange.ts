@@ -62,7 +62,7 @@ export interface Exchange {
    * Is the client still there? The kernel is asked (no read) whether it reset
    * the connection: a reset client's exchange is aborted here (onClose runs)
    * and false is returned. Before work too costly to do for nobody, as
-   * starting a program. True when porta cannot ask (no addon, TLS).
+   * starting a program. True when porta cannot ask (no addon).
    */
   clientPresent(): boolean;
 
