@@ -430,6 +430,35 @@ for (const parser of ['wasm', 'native'] as const) {
       });
     }
 
+    // Regression: the byte before the stop came from an earlier read, and was taken for none (400).
+    t.test('the start of a known method gets 501 however the bytes arrive', async (t) => {
+      const split = await rawRequest(s.port, ['GE', ' /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'], {
+        gapMs: 100,
+        timeoutMs: 2500,
+      });
+      t.equal(parseResponses(split.data)[0]?.status, 501, '"GE", then " /…" in a later read');
+      const pipelined = await rawRequest(
+        s.port,
+        ['GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nHEA', ' /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'],
+        { gapMs: 100, timeoutMs: 2500 },
+      );
+      t.same(
+        parseResponses(pipelined.data).map((r) => r.status),
+        [200, 501],
+        'a second request split the same way',
+      );
+      const space = await rawRequest(
+        s.port,
+        ['GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n', ' GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'],
+        { gapMs: 100, timeoutMs: 2500 },
+      );
+      t.same(
+        parseResponses(space.data).map((r) => r.status),
+        [200, 400],
+        'whitespace at the start of a later read is still a malformed line',
+      );
+    });
+
     t.test('HTTP/1.2 to HTTP/1.9 are served as HTTP/1.1 (RFC 9110 §2.5)', async (t) => {
       for (const minor of [2, 5, 9]) {
         const { data } = await rawRequest(

@@ -4,7 +4,14 @@
 // the value's span). Pure functions only: each build keeps its own state and
 // its own hot path.
 
-import { FOLLOWING_BYTES, HEADER_OVERFLOW, type ParseError, type RequestHead, URL_OVERFLOW } from './types';
+import {
+  type ExecStatus,
+  FOLLOWING_BYTES,
+  HEADER_OVERFLOW,
+  type ParseError,
+  type RequestHead,
+  URL_OVERFLOW,
+} from './types';
 
 declare global {
   interface Buffer {
@@ -18,9 +25,16 @@ export function following(chunk: Buffer, at: number): string {
   return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
 }
 
-/** ParseError.before: the byte of `chunk` before `at`, or '' when it was in an earlier read. */
-export function byteBefore(chunk: Buffer, at: number): string {
+/** ParseError.before: the byte of `chunk` before `at`; at 0, `prior` (the byte before the chunk, '' if none). */
+export function byteBefore(chunk: Buffer, at: number, prior: string): string {
+  if (at === 0) return prior;
   return at > 0 && at <= chunk.length ? chunk.latin1Slice(at - 1, at) : '';
+}
+
+/** The byte before what the next execute() gets: the last one parsed of `chunk` (through `offset`). */
+export function priorAfter(chunk: Buffer, status: ExecStatus, offset: number, prior: string): string {
+  const end = status === 'ok' ? chunk.length : offset;
+  return end > 0 && end <= chunk.length ? chunk.latin1Slice(end - 1, end) : prior;
 }
 
 /** Too many head bytes: inside the request-target that is a 414, past it a 431. */

@@ -39,7 +39,7 @@ import {
   upgradeFraming,
 } from './native-binding';
 
-import { byteBefore, following, requestLine } from './common';
+import { byteBefore, following, priorAfter, requestLine } from './common';
 import { methodName } from './methods';
 import { LINE_TAIL, lineStart } from './native-line';
 import { HEADER_OVERFLOW } from './types';
@@ -100,6 +100,8 @@ export class NativeParser implements RequestParser {
   #completedDuringExecute = false;
   /** The last bytes of the previous read: an empty line may straddle two reads. */
   #previousTail: Buffer = EMPTY;
+  /** The byte before the next chunk's first (ParseError.before), '' before the first. */
+  #prior = '';
   #tail: Buffer = EMPTY;
   /**
    * --trace. Node's binding reports no span offsets and reads ahead of the
@@ -224,6 +226,12 @@ export class NativeParser implements RequestParser {
   }
 
   execute(chunk: Buffer): ExecStatus {
+    const status = this.#execute(chunk);
+    this.#prior = priorAfter(chunk, status, this.offset, this.#prior);
+    return status;
+  }
+
+  #execute(chunk: Buffer): ExecStatus {
     if (this.#resumed) {
       this.#resumed = false;
       this.#deliverHeld();
@@ -265,7 +273,7 @@ export class NativeParser implements RequestParser {
           reason: 'native llhttp stopped without an error',
           offset: at,
           following: following(chunk, at),
-          before: byteBefore(chunk, at),
+          before: byteBefore(chunk, at, this.#prior),
         });
       }
       const at = base + (ret.bytesParsed ?? 0);
@@ -276,7 +284,7 @@ export class NativeParser implements RequestParser {
         this.#inHead &&
         !this.#lineEnded &&
         chunk.subarray(lineStart(chunk, base, at, this.#lineText, this.#previousTail), at).indexOf(0x0a) < 0;
-      const error = nativeError(ret, at, following(chunk, at), byteBefore(chunk, at), inUrl);
+      const error = nativeError(ret, at, following(chunk, at), byteBefore(chunk, at, this.#prior), inUrl);
       return this.#ended ? this.#defer(error, at) : this.#fail(error);
     }
   }
@@ -345,7 +353,7 @@ export class NativeParser implements RequestParser {
       reason: `upgrade replay failed: ${err}`,
       offset,
       following: following(chunk, offset),
-      before: byteBefore(chunk, offset),
+      before: byteBefore(chunk, offset, this.#prior),
     };
   }
 

@@ -3,7 +3,7 @@
 // API). Driven the way undici's client-h1.js drives it: one shared instance,
 // one synchronous llhttp_execute at a time, the "current parser" beside it.
 
-import { byteBefore, following, overflowError, requestLine, trimTrailingWhitespace } from './common';
+import { byteBefore, following, priorAfter, overflowError, requestLine, trimTrailingWhitespace } from './common';
 import { methodName } from './methods';
 import {
   cString,
@@ -62,6 +62,8 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   #http09 = false;
   /** The URL ended with a CR at the very end of a read: HTTP/0.9 if the next byte is its LF. */
   #http09Cr = false;
+  /** The byte before the next chunk's first (ParseError.before), '' before the first. */
+  #prior = '';
   #pause: PauseReason = 'none';
   // Chunk lines. llhttp (this build has no chunk-extension callbacks) skips
   // extensions without a bound, so the bytes between two chunks' data (the
@@ -100,6 +102,12 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   }
 
   execute(chunk: Buffer): ExecStatus {
+    const status = this.#execute(chunk);
+    this.#prior = priorAfter(chunk, status, this.offset, this.#prior);
+    return status;
+  }
+
+  #execute(chunk: Buffer): ExecStatus {
     const lib = this.#lib;
     // Bytes of `chunk` parsed by earlier rounds (after an upgrade or our own
     // pause at a chunked head): offsets reported are into the chunk given.
@@ -179,7 +187,7 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
 
   #fail(chunk: Buffer, offset: number, ret: number): 'error' {
     this.offset = offset;
-    this.error = this.#describe(ret, offset, following(chunk, offset), byteBefore(chunk, offset));
+    this.error = this.#describe(ret, offset, following(chunk, offset), byteBefore(chunk, offset, this.#prior));
     return 'error';
   }
 
