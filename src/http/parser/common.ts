@@ -25,16 +25,19 @@ export function following(chunk: Buffer, at: number): string {
   return chunk.latin1Slice(Math.max(0, at), Math.min(chunk.length, at + FOLLOWING_BYTES));
 }
 
-/** ParseError.before: the byte of `chunk` before `at`; at 0, `prior` (the byte before the chunk, '' if none). */
-export function byteBefore(chunk: Buffer, at: number, prior: string): string {
-  if (at === 0) return prior;
+/** ParseError.before: the byte of `chunk` before `at`; at 0, `prior` (the byte before the chunk, -1 if none). */
+export function byteBefore(chunk: Buffer, at: number, prior: number): string {
+  if (at === 0) return prior < 0 ? '' : String.fromCharCode(prior);
   return at > 0 && at <= chunk.length ? chunk.latin1Slice(at - 1, at) : '';
 }
 
-/** The byte before what the next execute() gets: the last one parsed of `chunk` (through `offset`). */
-export function priorAfter(chunk: Buffer, status: ExecStatus, offset: number, prior: string): string {
+/**
+ * The byte before what the next execute() gets: the last one parsed of
+ * `chunk` (through `offset`). A number, not a string: this runs every read.
+ */
+export function priorAfter(chunk: Buffer, status: ExecStatus, offset: number, prior: number): number {
   const end = status === 'ok' ? chunk.length : offset;
-  return end > 0 && end <= chunk.length ? chunk.latin1Slice(end - 1, end) : prior;
+  return end > 0 && end <= chunk.length ? (chunk[end - 1] ?? prior) : prior;
 }
 
 /** Too many head bytes: inside the request-target that is a 414, past it a 431. */

@@ -100,8 +100,8 @@ export class NativeParser implements RequestParser {
   #completedDuringExecute = false;
   /** The last bytes of the previous read: an empty line may straddle two reads. */
   #previousTail: Buffer = EMPTY;
-  /** The byte before the next chunk's first (ParseError.before), '' before the first. */
-  #prior = '';
+  /** The byte before the next chunk's first (ParseError.before), -1 before the first. */
+  #prior = -1;
   #tail: Buffer = EMPTY;
   /**
    * --trace. Node's binding reports no span offsets and reads ahead of the

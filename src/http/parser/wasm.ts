@@ -62,8 +62,8 @@ export class WasmParser implements RequestParser, LlhttpCallbacks {
   #http09 = false;
   /** The URL ended with a CR at the very end of a read: HTTP/0.9 if the next byte is its LF. */
   #http09Cr = false;
-  /** The byte before the next chunk's first (ParseError.before), '' before the first. */
-  #prior = '';
+  /** The byte before the next chunk's first (ParseError.before), -1 before the first. */
+  #prior = -1;
   #pause: PauseReason = 'none';
   // Chunk lines. llhttp (this build has no chunk-extension callbacks) skips
   // extensions without a bound, so the bytes between two chunks' data (the
