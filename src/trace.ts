@@ -52,7 +52,7 @@ export class Tracer {
    * Connections streaming the flow page's events: nothing of theirs is traced
    * while the stream lasts, printed or streamed (each event written to the
    * stream would be a write to trace, and stream, for ever). Their requests
-   * before and after it are traced as any other.
+   * before and after it are traced like the rest.
    */
   readonly #muted = new Set<number>();
   #connections = 0;

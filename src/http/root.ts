@@ -9,7 +9,7 @@
 // open_file_cache_errors off). And because porta is a development server
 // too, where a file is saved and the page reloaded at once, the folder of
 // each remembered answer is watched (inotify, through fs.watch, as
-// lighttpd's stat cache can be told to): any change in it forgets its answers
+// lighttpd's stat cache can be told to): every change in it forgets its answers
 // at once. The kernel queues that event as the file is written, before the
 // browser's next request can arrive, and the loop hears it first. Past
 // MAX_WATCHED folders, or where a folder cannot be watched, `ttlMs` bounds
